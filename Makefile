@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CORES  ?= 2
+# Everything beside the checkout that tests and benchmarks may use (never the product).
+SHARED ?= ../shared
+
+.PHONY: venv demo test test-fast test-cluster lint benchmarks lock clean-demo
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: $(STAMP)
+
+# The whole pipeline, every rule, on the small synthetic corpus: offline, a few minutes on 2 cores.
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --directory demo \
+		--configfile workflow/presets/demo.yaml --snakefile Snakefile
+	@echo "Report: $(CURDIR)/demo/reports/report.html"
+
+test: $(STAMP)
+	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q
+
+test-cluster: $(STAMP)
+	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m cluster
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint --configfile config.yaml
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/loading.py
+
+# Re-pin the tested set after changing pyproject.toml's dependencies.
+lock: $(STAMP)
+	@echo "# Tested set: CPython 3.11, torch 2.14.1 (CUDA 13 build, runs on CPU too). Regenerate with \`make lock\`." > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^ser==' >> requirements.lock
+
+clean-demo:
+	rm -rf demo

@@ -1,0 +1,39 @@
+# One job per (model, fold). A model's params are looked up per wildcard, so editing one model
+# reruns only that model's jobs. The resume state lives outside the outputs, so that Snakemake
+# does not delete it when a killed job is rerun.
+
+
+rule train:
+    input:
+        unpack(train_shards),
+        metadata="results/metadata.csv",
+        folds="results/folds.csv",
+        code=model_code,
+    output:
+        model="results/models/{model}/fold_{fold}/model.pt",
+        history="results/models/{model}/fold_{fold}/history.csv",
+        predictions="results/models/{model}/fold_{fold}/predictions.csv",
+        metrics="results/models/{model}/fold_{fold}/metrics.json",
+    params:
+        model=lookup(dpath="models/{model}", within=config),
+        training=config["training"],
+        protocol=PROTOCOL,
+        labels=config["labels"],
+        weights_cache=config["weights"]["cache_dir"],
+        state_dir="results/.resume/{model}/fold_{fold}",
+    wildcard_constraints:
+        model="|".join(MODELS),
+        fold=r"\d+",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "logs/train/{model}/fold_{fold}.log",
+    benchmark:
+        "logs/benchmarks/train/{model}_fold_{fold}.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,8 @@
+"""Parse every RAVDESS file name and header into results/metadata.csv (rule metadata)."""
+from ser.data.ravdess import scan_corpus, write_metadata
+from ser.logs import job_log
+
+with job_log(snakemake.log[0], "metadata") as log:
+    table = scan_corpus(snakemake.input.audio, actors=snakemake.params.actors)
+    write_metadata(table, snakemake.output[0])
+    log.info("%d files from %d actors", len(table), table["actor"].nunique())

@@ -1,0 +1,24 @@
+"""Train one model on one fold and evaluate it on the fold's test actors (rule train)."""
+from ser.logs import job_log
+
+with job_log(snakemake.log[0], "train") as log:
+    from ser.train.run import run_training
+
+    p = snakemake.params
+    kinds = [k for k in snakemake.input.keys() if k not in ("metadata", "folds", "code")]
+    run_training(
+        model_name=snakemake.wildcards.model,
+        model_cfg=p.model,
+        training_defaults=p.training,
+        protocol=p.protocol,
+        label_set=p.labels,
+        feature_shards={k: list(snakemake.input[k]) for k in kinds},
+        metadata_csv=snakemake.input.metadata,
+        folds_csv=snakemake.input.folds,
+        fold=int(snakemake.wildcards.fold),
+        out_dir=snakemake.output.metrics.rsplit("/", 1)[0],
+        state_dir=p.state_dir,
+        weights_cache_dir=p.weights_cache,
+        threads=snakemake.threads,
+        log=log,
+    )

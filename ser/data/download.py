@@ -1,0 +1,235 @@
+"""Getting RAVDESS onto disk: download with checks, safe unpacking, and where the corpus comes from.
+
+Nothing half-written is ever left under its final name: downloads stream to `<dest>.part` and are
+renamed once size and MD5 match; archives unpack into a temporary folder beside the destination.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Iterator, Literal
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+# Name-resolution and connection failures mean the machine is offline (a compute node, say):
+# retrying only delays the message telling the user what to do, so the probe is kept short.
+PROBE_TIMEOUT = 5.0
+_OFFLINE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN}
+
+SourceKind = Literal["zenodo", "synthetic", "zip", "folder"]
+
+
+class ChecksumError(ValueError):
+    """A downloaded or given file whose size or MD5 is not the expected one."""
+
+
+class OfflineError(ConnectionError):
+    """The download URL cannot be reached at all."""
+
+    def __init__(self, url: str, reason: str):
+        reason = " ".join(reason.split())
+        super().__init__(
+            f"cannot reach {url} ({reason}); set ravdess.source in config.yaml to a local zip "
+            "or to a folder of Actor_XX folders"
+        )
+
+
+class ArchiveError(ValueError):
+    """A zip that is corrupt or holds members that would escape the destination."""
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; it becomes `path` only if the block succeeds.
+
+    An existing `path` is moved aside first and deleted after the swap, so a reader sees the old
+    folder or the new one, never a mixture.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+            os.replace(path, old / "x")
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def md5sum(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _mismatch(path: Path, md5: str, size: int | None) -> str | None:
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        return f"size mismatch, expected {size} bytes, got {actual_size}"
+    actual = md5sum(path)
+    if actual != md5.lower():
+        return f"MD5 mismatch, expected {md5.lower()}, got {actual}"
+    return None
+
+
+def verify_file(path: str | Path, md5: str, size: int | None = None) -> None:
+    """Raise `ChecksumError` naming the file, the expected and the actual value on a mismatch."""
+    reason = _mismatch(Path(path), md5, size)
+    if reason:
+        raise ChecksumError(f"{path}: {reason}")
+
+
+def _offline_reason(reason: object) -> str | None:
+    """Why a connection failed if it means the host cannot be reached at all, else None."""
+    if isinstance(reason, socket.gaierror):
+        return f"name resolution failed: {reason}"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "connection timed out"
+    if isinstance(reason, OSError) and reason.errno in _OFFLINE_ERRNOS:
+        return os.strerror(reason.errno)
+    return None
+
+
+def _probe(url: str, timeout: float) -> None:
+    """Fail within seconds when the host cannot be reached directly (no proxy configured)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or urllib.request.getproxies().get(parts.scheme):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=min(timeout, PROBE_TIMEOUT)).close()
+    except OSError as err:
+        raise OfflineError(url, _offline_reason(err) or str(err)) from err
+
+
+def _stream(url: str, part: Path, timeout: float, size: int | None) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "ser-ravdess/0.1"})
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
+        total = size or int(response.headers.get("Content-Length") or 0)
+        done, next_report = 0, 0.0
+        for block in iter(lambda: response.read(CHUNK), b""):
+            out.write(block)
+            done += len(block)
+            if total and done / total >= next_report:
+                log.info("%s: %d / %d bytes (%.0f%%)", part.name, done, total, 100 * done / total)
+                next_report += 0.1
+
+
+def fetch(
+    url: str, dest: str | Path, md5: str, size: int | None, retries: int = 3, timeout: float = 30
+) -> Path:
+    """Download `url` to `dest`, verified by size and MD5; an existing verified `dest` is kept."""
+    dest = Path(dest)
+    if dest.exists():
+        try:
+            verify_file(dest, md5, size)
+            log.info("%s already present and verified", dest)
+            return dest
+        except ChecksumError as err:
+            log.warning("%s; downloading again", err)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    _probe(url, timeout)
+    for attempt in range(retries + 1):
+        try:
+            _stream(url, part, timeout, size)
+            break
+        except (urllib.error.URLError, OSError) as err:
+            part.unlink(missing_ok=True)
+            # Only a failure to connect means offline; a timeout while reading is transient.
+            connect_error = isinstance(err, urllib.error.URLError) and not isinstance(
+                err, urllib.error.HTTPError
+            )
+            offline = _offline_reason(err.reason) if connect_error else None
+            if offline:
+                raise OfflineError(url, offline) from err
+            if isinstance(err, urllib.error.HTTPError) and err.code < 500 or attempt == retries:
+                raise ConnectionError(f"downloading {url} failed: {err}") from err
+            log.warning("attempt %d of %d failed (%s); retrying", attempt + 1, retries + 1, err)
+            time.sleep(min(2**attempt, 30))
+    reason = _mismatch(part, md5, size)
+    if reason:
+        # A wrong file does not get better by downloading it again.
+        part.unlink(missing_ok=True)
+        raise ChecksumError(f"{dest} (downloaded from {url}): {reason}")
+    os.replace(part, dest)
+    return dest
+
+
+def _check_member(zip_path: Path, info: zipfile.ZipInfo) -> None:
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or PurePosixPath(name).is_absolute() or ":" in name.split("/")[0]:
+        raise ArchiveError(f"{zip_path}: member {info.filename!r} has an absolute path")
+    if ".." in PurePosixPath(name).parts:
+        raise ArchiveError(f"{zip_path}: member {info.filename!r} would escape the destination")
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        raise ArchiveError(f"{zip_path}: member {info.filename!r} is a symbolic link")
+
+
+def safe_extract(zip_path: str | Path, dest: str | Path) -> Path:
+    """Unpack a zip into `dest`, refusing absolute, `..` and symlink members before writing."""
+    zip_path, dest = Path(zip_path), Path(dest)
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            members = archive.infolist()
+            for info in members:
+                _check_member(zip_path, info)
+            with atomic_dir(dest) as tmp:
+                for info in members:
+                    archive.extract(info, tmp)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
+        raise ArchiveError(f"{zip_path}: corrupt or not a zip archive ({err})") from err
+    return dest
+
+
+def resolve_source(source: str) -> tuple[SourceKind, Path | None]:
+    """Classify `ravdess.source`: the Zenodo download, the synthetic demo, a local zip or folder."""
+    if source in ("zenodo", "synthetic"):
+        return source, None
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"ravdess.source is {source!r}: no such file or folder (use zenodo, synthetic, "
+            "a local copy of Audio_Speech_Actors_01-24.zip, or a folder of Actor_XX folders)"
+        )
+    if path.is_dir():
+        return "folder", path.resolve()
+    if not zipfile.is_zipfile(path):
+        raise ArchiveError(f"ravdess.source is {source!r}: a file, but not a zip archive")
+    return "zip", path.resolve()

@@ -1,0 +1,205 @@
+"""RAVDESS file names and the corpus scan that turns a folder of recordings into metadata.
+
+A RAVDESS name `MM-VV-EE-II-SS-RR-AA` codes modality (01 audio-video, 02 video-only, 03
+audio-only), vocal channel (01 speech, 02 song), emotion (01-08), intensity (01 normal, 02 strong;
+neutral has no strong version), statement (01 "Kids are talking by the door", 02 "Dogs are sitting
+by the door"), repetition (01-02) and actor (01-24, odd actors male). This pipeline studies speech
+from the audio-only release, so song and video files are refused rather than silently mixed in.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ser.audio import AudioError, probe_audio
+from ser.data.download import atomic_file
+
+EMOTIONS = {
+    1: "neutral", 2: "calm", 3: "happy", 4: "sad",
+    5: "angry", 6: "fearful", 7: "disgust", 8: "surprised",
+}
+AUDIO_SUFFIXES = {".wav", ".flac"}
+COLUMNS = [
+    "path", "file", "actor", "gender", "emotion", "emotion_name", "intensity", "statement",
+    "repetition", "sample_rate", "channels", "n_frames", "duration",
+]
+# field name -> allowed codes, in name order
+_FIELDS = {
+    "modality": range(1, 4), "vocal_channel": range(1, 3), "emotion": range(1, 9),
+    "intensity": range(1, 3), "statement": range(1, 3), "repetition": range(1, 3),
+    "actor": range(1, 25),
+}
+_NAME = re.compile(r"^\d\d(-\d\d){6}$")
+_ACTOR_DIR = re.compile(r"^actor_(\d{1,2})$", re.IGNORECASE)
+_IGNORED_DIRS = {"__MACOSX"}
+
+
+def actor_gender(actor: int) -> str:
+    """RAVDESS actors with odd numbers are male, even numbers female."""
+    return "male" if actor % 2 else "female"
+
+
+class RavdessNameError(ValueError):
+    """A file name that is not a RAVDESS audio-only speech name; names the file and the reason."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        super().__init__(f"{name}: {reason}")
+
+
+class CorpusError(ValueError):
+    """Every problem found in a corpus folder, one line per offending file."""
+
+    def __init__(self, root: Path, problems: list[tuple[str, str]]):
+        self.root, self.problems = root, problems
+        lines = "\n".join(f"  {where}: {reason}" for where, reason in problems)
+        super().__init__(f"{len(problems)} problem(s) in the RAVDESS corpus at {root}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class RavdessName:
+    modality: int
+    vocal_channel: int
+    emotion: int
+    intensity: int
+    statement: int
+    repetition: int
+    actor: int
+
+    @property
+    def gender(self) -> str:
+        return actor_gender(self.actor)
+
+    @property
+    def emotion_name(self) -> str:
+        return EMOTIONS[self.emotion]
+
+    @property
+    def stem(self) -> str:
+        return "-".join(f"{getattr(self, f):02d}" for f in _FIELDS)
+
+
+def parse_name(name: str | Path) -> RavdessName:
+    """Parse a RAVDESS audio-only speech file name (with or without its directory and suffix)."""
+    shown = Path(name).name
+    stem = shown.split(".", 1)[0]
+    if not _NAME.match(stem):
+        raise RavdessNameError(shown, "not a RAVDESS name (expected MM-VV-EE-II-SS-RR-AA, two digits each)")
+    codes = dict(zip(_FIELDS, (int(part) for part in stem.split("-"))))
+    for field, allowed in _FIELDS.items():
+        if codes[field] not in allowed:
+            raise RavdessNameError(
+                shown, f"{field} code {codes[field]:02d} is outside {allowed[0]:02d}-{allowed[-1]:02d}"
+            )
+    parsed = RavdessName(**codes)
+    if parsed.modality != 3:
+        kind = "audio-video" if parsed.modality == 1 else "video-only"
+        raise RavdessNameError(shown, f"modality {parsed.modality:02d} is {kind}; only 03 (audio-only) is used")
+    if parsed.vocal_channel != 1:
+        raise RavdessNameError(shown, "vocal channel 02 is song; only 01 (speech) is used")
+    if parsed.emotion == 1 and parsed.intensity == 2:
+        raise RavdessNameError(shown, "neutral (01) has no strong intensity (02) in RAVDESS")
+    return parsed
+
+
+def _walk_audio(root: Path, problems: list[tuple[str, str]]) -> list[Path]:
+    """Audio files under `root`, skipping hidden entries; symlinks leaving `root` are problems."""
+    real_root = root.resolve()
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        for entry in [*dirnames, *filenames]:
+            path = here / entry
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                problems.append((str(path), f"symbolic link to {path.resolve()}, outside {root}"))
+        for name in sorted(filenames):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            if not (path.is_symlink() and not path.resolve().is_relative_to(real_root)):
+                found.append(path)
+    return found
+
+
+def _row(path: Path) -> dict:
+    """One metadata row; raises RavdessNameError or AudioError naming the file."""
+    name = parse_name(path.name)
+    folder = _ACTOR_DIR.match(path.parent.name)
+    if folder and int(folder.group(1)) != name.actor:
+        raise RavdessNameError(
+            str(path), f"actor {name.actor:02d} in the name, but the file is in {path.parent.name}"
+        )
+    header = probe_audio(path)
+    return {
+        "path": str(path), "file": path.stem, "actor": name.actor, "gender": name.gender,
+        "emotion": name.emotion, "emotion_name": name.emotion_name, "intensity": name.intensity,
+        "statement": name.statement, "repetition": name.repetition,
+        "sample_rate": header.sample_rate, "channels": header.channels,
+        "n_frames": header.n_frames, "duration": header.duration,
+    }
+
+
+def _duplicates(rows: list[dict]) -> list[tuple[str, str]]:
+    where = defaultdict(list)
+    for row in rows:
+        where[row["file"]].append(row["path"])
+    return [
+        (path, f"the same recording also appears as {', '.join(p for p in paths if p != path)}")
+        for paths in where.values() if len(paths) > 1
+        for path in paths
+    ]
+
+
+def scan_corpus(root: str | Path, actors: Iterable[int] | None = None) -> pd.DataFrame:
+    """Metadata of every RAVDESS speech file under `root` (any depth, e.g. Kaggle's nesting).
+
+    Every problem (bad names, unreadable or truncated files, files in the wrong Actor_XX folder,
+    duplicates, symlinks leaving `root`, requested actors without files) is collected and raised
+    together as one `CorpusError`, so a broken copy is fixed in one go. With `actors`, only those
+    actors are kept.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: the RAVDESS corpus folder does not exist")
+    problems: list[tuple[str, str]] = []
+    rows = []
+    for path in _walk_audio(root, problems):
+        try:
+            rows.append(_row(path))
+        except (RavdessNameError, AudioError) as err:
+            problems.append((str(path), err.reason))
+    problems += _duplicates(rows)
+    present = {row["actor"] for row in rows}
+    wanted = set(present if actors is None else actors)
+    if not wanted <= set(_FIELDS["actor"]):
+        raise ValueError(f"actors must be within 1-24, got {sorted(wanted - set(_FIELDS['actor']))}")
+    for actor in sorted(wanted - present):
+        problems.append((f"Actor_{actor:02d}", "requested actor, but no files of it were found"))
+    if not rows and not problems:
+        problems.append((str(root), "no .wav or .flac files found"))
+    if problems:
+        raise CorpusError(root, problems)
+    df = pd.DataFrame([r for r in rows if r["actor"] in wanted], columns=COLUMNS)
+    return df.sort_values(["actor", "file"], ignore_index=True)
+
+
+def write_metadata(df: pd.DataFrame, path: str | Path) -> None:
+    """Write the metadata CSV under a temporary name and rename it into place."""
+    with atomic_file(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def read_metadata(path: str | Path) -> pd.DataFrame:
+    """Read a metadata CSV, checking it has the columns `scan_corpus` writes."""
+    df = pd.read_csv(path)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: not a metadata file, columns {missing} are missing")
+    return df

@@ -1,0 +1,110 @@
+"""Training settings: the config's `training` block merged with one model's overrides.
+
+Choices that the config does not spell out:
+- RMSprop uses Keras's rho 0.9 and epsilon 1e-7, because the projects that chose RMSprop
+  (the Kaggle baseline, jingwoo4710's transfer models) were written in Keras; SGD uses momentum 0.9.
+- The learning-rate schedule steps once per epoch. `cosine` decays to 0 over the epochs after a
+  linear warm-up of `warmup_epochs`; `plateau` halves the rate after `patience // 3` (at least 1)
+  epochs without a lower validation loss; `none` keeps it constant after the warm-up.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULERS = ("cosine", "plateau", "none")
+SELECT = ("best_val", "final")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 60
+    patience: int = 15
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"
+    warmup_epochs: int = 0
+    class_weights: bool = False
+    specaugment: bool = False
+    mixup: float = 0.0
+    amp: bool = True
+    channels_last: bool = True
+    select: str = "best_val"
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS),
+                              ("select", SELECT)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"training.{name} = {getattr(self, name)!r}; valid: {allowed}")
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("training.epochs, batch_size and patience must be at least 1")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"training.warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
+        if self.warmup_epochs and self.scheduler == "plateau":
+            raise ValueError("training.warmup_epochs is not supported with scheduler 'plateau'")
+        if self.mixup < 0 or self.lr <= 0:
+            raise ValueError("training.mixup must be >= 0 and training.lr > 0")
+
+    @classmethod
+    def from_layers(cls, *layers: Mapping) -> TrainConfig:
+        """Later layers override earlier ones; an unknown key is an error, not silently ignored."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        merged: dict = {}
+        for layer in layers:
+            unknown = sorted(set(layer) - set(fields))
+            if unknown:
+                raise ValueError(f"unknown training keys {unknown}; valid: {sorted(fields)}")
+            merged.update(layer)
+        return cls(**{k: _coerce(fields[k].type, v) for k, v in merged.items()})
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _coerce(kind: str, value):
+    # YAML reads 1e-4 (no dot) as a string, so numbers are converted by the field's type
+    if value is None:
+        return None
+    if kind == "float":
+        return float(value)
+    if kind == "int":
+        return int(value)
+    return value
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7,
+                               weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """Multiplier of the base rate for 0-based `epoch` (cosine and none schedules)."""
+    if epoch < cfg.warmup_epochs:
+        return (epoch + 1) / (cfg.warmup_epochs + 1)
+    if cfg.scheduler == "none":
+        return 1.0
+    span = max(1, cfg.epochs - cfg.warmup_epochs)
+    return 0.5 * (1 + math.cos(math.pi * (epoch - cfg.warmup_epochs) / span))
+
+
+def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer):
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=0.5, patience=max(1, cfg.patience // 3))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))

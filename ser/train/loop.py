@@ -1,0 +1,258 @@
+"""Training of one fold: epochs, model selection on validation actors, early stopping, resume.
+
+Selection: the checkpoint kept is the epoch with the highest validation unweighted accuracy (UA,
+the mean per-class recall that SER papers report), ties broken by the lower validation loss.
+Training stops early after `patience` epochs without a better one. With `select: final`, or when
+the protocol holds out no validation actors (the dchung1209 protocol), the last epoch is kept.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ser.metrics import classification_metrics
+from ser.train import outputs, state
+from ser.train.config import TrainConfig, make_optimizer, make_scheduler
+from ser.train.data import FoldData
+
+
+@dataclass
+class Progress:
+    """What an interrupted run must carry over besides the model and optimiser."""
+
+    epoch: int = 0                      # epochs finished
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: list[float] = field(default_factory=list)   # [val UA, -val loss]
+    since_best: int = 0
+
+    def record(self, row: dict, selects_on_val: bool) -> bool:
+        """Add an epoch's row; True when it is the new checkpoint to keep."""
+        self.history.append(row)
+        self.epoch = row["epoch"]
+        score = [row["val_ua"], -row["val_loss"]] if selects_on_val else [float(self.epoch)]
+        if not self.best_score or score > self.best_score:
+            self.best_score, self.best_epoch, self.since_best = score, self.epoch, 0
+            return True
+        self.since_best += 1
+        return False
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Trainer:
+    """The model with its optimiser, schedule, loss, mixed precision and batch generator."""
+
+    def __init__(self, model: nn.Module, data: FoldData, cfg: TrainConfig,
+                 device: torch.device) -> None:
+        self.data, self.cfg, self.device = data, cfg, device
+        cuda = device.type == "cuda"
+        self.channels_last = cfg.channels_last and cuda
+        self.model = model.to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        self.scheduler = make_scheduler(cfg, self.optimizer)
+        bf16 = cuda and torch.cuda.is_bf16_supported()
+        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.amp = cfg.amp and cuda
+        # bf16 has float32's range, so only fp16 needs loss scaling
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.criterion = nn.CrossEntropyLoss(weight=self._class_weights())
+
+    def _class_weights(self) -> torch.Tensor | None:
+        if not self.cfg.class_weights:
+            return None
+        counts = torch.bincount(self.data.splits["train"].y.cpu(), minlength=self.data.n_classes)
+        weights = counts.sum() / (len(counts) * counts.clamp_min(1).float())
+        return (weights * (counts > 0)).to(self.device)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            return self.model(x).float()
+
+    def train_epoch(self) -> tuple[float, float]:
+        """One pass over the training split; (mean loss, accuracy)."""
+        self.model.train()
+        total = correct = count = 0.0
+        for x, y, _ in self.data.batches("train", self.cfg.batch_size, self.generator,
+                                         drop_singleton=True):
+            if self.cfg.specaugment:
+                x = spec_augment(x, self.generator)
+            x, y_mix, lam = self._mixup(x, y)
+            logits = self._forward(x)
+            loss = lam * self.criterion(logits, y) + (1 - lam) * self.criterion(logits, y_mix)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            count += len(y)
+        return total / max(count, 1), correct / max(count, 1)
+
+    def _mixup(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        if self.cfg.mixup <= 0:
+            return x, y, 1.0
+        lam = float(np.random.beta(self.cfg.mixup, self.cfg.mixup))
+        perm = torch.randperm(len(y), generator=self.generator).to(x.device)
+        return lam * x + (1 - lam) * x[perm], y[perm], lam
+
+    @torch.no_grad()
+    def predict(self, split: str) -> tuple[np.ndarray, float]:
+        """Class probabilities in row order, and the mean unweighted cross-entropy."""
+        self.model.eval()
+        probs, loss, count = [], 0.0, 0
+        for x, y, _ in self.data.batches(split, self.cfg.batch_size):
+            logits = self._forward(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            count += len(y)
+            probs.append(logits.softmax(1).cpu())
+        if not probs:
+            return np.zeros((0, self.data.n_classes), dtype=np.float32), float("nan")
+        return torch.cat(probs).numpy(), loss / count
+
+    def step_schedule(self, val_loss: float) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        else:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "rng": state.rng_state(self.generator)}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        state.set_rng_state(saved["rng"], self.generator)
+
+
+def spec_augment(x: torch.Tensor, generator: torch.Generator, n_masks: int = 2,
+                 max_fraction: float = 0.125) -> torch.Tensor:
+    """SpecAugment (Park et al. 2019) frequency and time masks on the last two axes.
+
+    Each example gets `n_masks` masks per axis up to `max_fraction` of its length, set to 0,
+    which after normalisation is the training mean. A waveform (2-D batch) is left alone.
+    """
+    if x.ndim < 3:
+        return x
+    batch, n_freq, n_time = x.shape[0], x.shape[-2], x.shape[-1]
+
+    def masked(length: int) -> torch.Tensor:
+        width = torch.randint(0, max(1, int(length * max_fraction)) + 1, (batch, n_masks),
+                              generator=generator)
+        start = (torch.rand(batch, n_masks, generator=generator) * (length - width + 1)).long()
+        pos = torch.arange(length)
+        return ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(1)
+
+    keep = ~(masked(n_freq)[:, :, None] | masked(n_time)[:, None, :])
+    keep = keep.view(batch, *([1] * (x.ndim - 3)), n_freq, n_time).to(x.device)
+    return x * keep
+
+
+def _epoch(trainer: Trainer, epoch: int) -> dict:
+    start = time.perf_counter()
+    train_loss, train_acc = trainer.train_epoch()
+    lr = trainer.optimizer.param_groups[0]["lr"]
+    val_probs, val_loss = trainer.predict("val")
+    y_val = trainer.data.splits["val"].y.cpu().numpy()
+    val = classification_metrics(y_val, val_probs.argmax(1), trainer.data.n_classes)
+    trainer.step_schedule(val_loss if len(y_val) else train_loss)
+    return {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
+            "val_loss": val_loss, "val_acc": val["accuracy"] if len(y_val) else float("nan"),
+            "val_ua": val["unweighted_accuracy"] if len(y_val) else float("nan"),
+            "lr": lr, "seconds": time.perf_counter() - start}
+
+
+def _log_epoch(log: logging.Logger, row: dict, cfg: TrainConfig, progress: Progress) -> None:
+    log.info("epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f val_ua %.3f "
+             "lr %.2e %.1fs best epoch %d", row["epoch"], cfg.epochs, row["train_loss"],
+             row["train_acc"], row["val_loss"], row["val_acc"], row["val_ua"], row["lr"],
+             row["seconds"], progress.best_epoch)
+
+
+def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str | Path,
+               log: logging.Logger, state_dir: str | Path | None = None,
+               info: dict | None = None,
+               after_epoch: Callable[[int], None] | None = None) -> dict:
+    """Train, select, test and write model.pt, history.csv, predictions.csv and metrics.json.
+
+    `info` (model name, arch, hparams, ...) goes into metrics.json and model.pt and, with the
+    config and a digest of the data, into the resume key. `after_epoch(epoch)` runs after each
+    epoch's resume state is saved (tests use it to interrupt a run).
+    """
+    info = dict(info or {})
+    device = resolve_device(cfg.device)
+    state.seed_everything(cfg.seed, device)
+    data.to(device)
+    trainer = Trainer(model, data, cfg, device)
+    selects_on_val = cfg.select == "best_val" and len(data.splits["val"]) > 0
+    state_dir = Path(state_dir) if state_dir is not None else None
+    key = state.config_hash(cfg.as_dict(), info, data.fingerprint, device.type)
+    progress, best = _restore(trainer, state_dir, key, log)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    while progress.epoch < cfg.epochs and not (selects_on_val and progress.since_best >= cfg.patience):
+        row = _epoch(trainer, progress.epoch + 1)
+        if progress.record(row, selects_on_val) or best is None:
+            best = _cpu_copy(trainer.model)
+        _log_epoch(log, row, cfg, progress)
+        if state_dir is not None:
+            state.save_resume(state_dir, {"key": key, "trainer": trainer.state_dict(),
+                                          "progress": asdict(progress), "best": best})
+        if after_epoch is not None:
+            after_epoch(progress.epoch)
+    trainer.model.load_state_dict(best)
+    result = _finish(trainer, progress, out_dir, info, device)
+    state.clear_resume(state_dir)
+    return result
+
+
+def _restore(trainer: Trainer, state_dir: Path | None, key: str,
+             log: logging.Logger) -> tuple[Progress, dict | None]:
+    saved = state.load_resume(state_dir, key, log)
+    if saved is None:
+        return Progress(), None
+    trainer.load_state_dict(saved["trainer"])
+    return Progress(**saved["progress"]), saved["best"]
+
+
+def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dict,
+            device: torch.device) -> dict:
+    data = trainer.data
+    probs, _ = trainer.predict("test")
+    y_true = data.splits["test"].y.cpu().numpy()
+    scores = classification_metrics(y_true, probs.argmax(1), data.n_classes)
+    metrics = {**info, "label_set": data.label_set, "fold": data.fold,
+               "n_train": len(data.splits["train"]), "n_val": len(data.splits["val"]),
+               "n_test": len(y_true), **scores, "best_epoch": progress.best_epoch,
+               "epochs_run": progress.epoch,
+               "train_seconds": float(sum(r["seconds"] for r in progress.history)),
+               "device": str(device), "seed": trainer.cfg.seed, "classes": list(data.classes),
+               "peak_memory_mb": outputs.peak_memory_mb(device)}
+    outputs.write_fold_outputs(Path(out_dir), trainer.model.state_dict(), data, probs,
+                               progress.history, metrics, info)
+    return metrics
