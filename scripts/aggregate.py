@@ -1,4 +1,8 @@
 """Collect every fold's metrics into results/metrics.csv (rule aggregate)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 from ser.report.aggregate import write_metrics_table
 from ser.logs import job_log
 

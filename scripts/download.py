@@ -1,4 +1,8 @@
 """Download the RAVDESS zip, verified by size and MD5 (rule download)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 from ser.data.download import fetch
 from ser.logs import job_log
 

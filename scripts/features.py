@@ -1,4 +1,8 @@
 """Extract one feature kind for one actor into an HDF5 shard (rule features)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 from ser.features.shards import build_actor_shard
 from ser.logs import job_log
 

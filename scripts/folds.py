@@ -1,4 +1,8 @@
 """Assign every file to train / validation / test in each fold (rule folds)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 import pandas as pd
 
 from ser.data.folds import make_folds, write_folds

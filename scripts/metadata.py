@@ -1,4 +1,8 @@
 """Parse every RAVDESS file name and header into results/metadata.csv (rule metadata)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 from ser.data.ravdess import scan_corpus, write_metadata
 from ser.logs import job_log
 

@@ -1,4 +1,8 @@
 """Render reports/report.html and the figures registered with Snakemake's report (rule report)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 from ser.logs import job_log
 
 with job_log(snakemake.log[0], "report") as log:

@@ -1,4 +1,8 @@
 """Generate the offline demo corpus in RAVDESS form (rule synthesize)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
 from ser.data.synth import synthesize_corpus
 from ser.logs import job_log
 

@@ -1,5 +1,13 @@
 """Train one model on one fold and evaluate it on the fold's test actors (rule train)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
+
+from ser.gpu import claim_gpu
 from ser.logs import job_log
+
+# Before anything touches CUDA: Snakemake does not give each GPU job its own card.
+claim_gpu()
 
 with job_log(snakemake.log[0], "train") as log:
     from ser.train.run import run_training

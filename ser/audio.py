@@ -90,7 +90,8 @@ def _check_tail(path: Path, n_frames: int) -> None:
             f.seek(max(0, n_frames - _TAIL_FRAMES))
             got = len(f.read(_TAIL_FRAMES))
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(path, f"truncated or corrupt: cannot decode its end ({_short(err)})") from err
+        reason = f"truncated or corrupt: cannot decode its end ({_short(err)})"
+        raise AudioError(path, reason) from err
     if got < min(_TAIL_FRAMES, n_frames):
         raise AudioError(path, f"truncated: the header promises {n_frames} frames")
 

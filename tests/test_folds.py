@@ -15,6 +15,7 @@ from ser.data.folds import (
     make_folds,
     published_folds,
     validation_actors,
+    write_folds,
 )
 from ser.data.ravdess import scan_corpus
 
@@ -127,3 +128,14 @@ def test_bad_k(metadata):
         make_folds(metadata, "actor_kfold", k=30)
     with pytest.raises(ValueError, match="k must be between 2"):
         fold_ids("actor_kfold", range(1, 25), None)
+
+
+def test_write_folds(metadata, tmp_path):
+    folds = make_folds(metadata, "loso", n_val_actors=1)
+    out = tmp_path / "results" / "folds.csv"
+    write_folds(folds, out)
+    assert [p.name for p in out.parent.iterdir()] == ["folds.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(out), folds)
+    with pytest.raises(ValueError, match="columns \\['split'\\] are missing"):
+        write_folds(folds.drop(columns="split"), tmp_path / "bad.csv")
+    assert not (tmp_path / "bad.csv").exists()

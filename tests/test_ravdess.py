@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from ser.data.labels import class_names, encode
 from ser.data.ravdess import (
     COLUMNS,
     CorpusError,
@@ -136,3 +138,34 @@ def test_problems_are_collected_together(ravdess16k: Path, tmp_path: Path):
     assert "03-02-01-01-01-01-01.flac: vocal channel 02 is song" in text
     assert "03-01-05-01-01-01-02.flac: actor 02 in the name, but the file is in Actor_01" in text
     assert "03-01-05-01-01-01-01.flac: empty file (0 bytes)" in text
+
+
+def test_label_sets_on_real_metadata(real_metadata: pd.DataFrame):
+    y, names = encode(real_metadata, "emotion")
+    assert y.dtype == np.int64 and names[:2] == ["neutral", "calm"] and len(names) == 8
+    assert np.bincount(y).tolist() == [96] + [192] * 7
+    assert (np.array(names)[y] == real_metadata["emotion_name"]).all()
+
+    y7, names7 = encode(real_metadata, "emotion7")
+    assert "calm" not in names7 and len(names7) == 7
+    assert np.bincount(y7).tolist() == [96 + 192] + [192] * 6
+
+    y14, names14 = encode(real_metadata, "gender_emotion")
+    assert len(names14) == 14 and np.bincount(y14, minlength=14).min() == 96
+    decoded = np.array(names14)[y14]
+    for label, gender, emotion in zip(decoded, real_metadata["gender"], real_metadata["emotion_name"]):
+        assert label == f"{gender}_{'neutral' if emotion == 'calm' else emotion}"
+
+
+def test_unknown_label_set_lists_valid(real_metadata: pd.DataFrame):
+    with pytest.raises(ValueError) as err:
+        encode(real_metadata, "valence")
+    assert "valence" in str(err.value)
+    assert all(name in str(err.value) for name in ("emotion", "emotion7", "gender_emotion"))
+    assert class_names("emotion7")[0] == "neutral"
+
+
+def test_labels_reject_codes_outside_ravdess(real_metadata: pd.DataFrame):
+    broken = real_metadata.head(3).assign(emotion=[1, 9, 2])
+    with pytest.raises(ValueError, match="outside the RAVDESS codes"):
+        encode(broken, "emotion")

@@ -133,7 +133,8 @@ def _probe(url: str, timeout: float) -> None:
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        socket.create_connection((parts.hostname, port), timeout=min(timeout, PROBE_TIMEOUT)).close()
+        probe_timeout = min(timeout, PROBE_TIMEOUT)
+        socket.create_connection((parts.hostname, port), timeout=probe_timeout).close()
     except OSError as err:
         raise OfflineError(url, _offline_reason(err) or str(err)) from err
 
@@ -151,38 +152,43 @@ def _stream(url: str, part: Path, timeout: float, size: int | None) -> None:
                 next_report += 0.1
 
 
+def _download(url: str, part: Path, timeout: float, size: int | None, retries: int) -> None:
+    """Stream to `part`, retrying transient failures with backoff; offline fails at once."""
+    for attempt in range(retries + 1):
+        try:
+            _stream(url, part, timeout, size)
+            return
+        except (urllib.error.URLError, OSError) as err:
+            part.unlink(missing_ok=True)
+            # Only a failure to connect means offline; a timeout while reading is transient.
+            connecting = isinstance(err, urllib.error.URLError) and not isinstance(
+                err, urllib.error.HTTPError
+            )
+            offline = _offline_reason(err.reason) if connecting else None
+            if offline:
+                raise OfflineError(url, offline) from err
+            client_error = isinstance(err, urllib.error.HTTPError) and err.code < 500
+            if client_error or attempt == retries:
+                raise ConnectionError(f"downloading {url} failed: {err}") from err
+            log.warning("attempt %d of %d failed (%s); retrying", attempt + 1, retries + 1, err)
+            time.sleep(min(2**attempt, 30))
+
+
 def fetch(
     url: str, dest: str | Path, md5: str, size: int | None, retries: int = 3, timeout: float = 30
 ) -> Path:
     """Download `url` to `dest`, verified by size and MD5; an existing verified `dest` is kept."""
     dest = Path(dest)
     if dest.exists():
-        try:
-            verify_file(dest, md5, size)
+        reason = _mismatch(dest, md5, size)
+        if reason is None:
             log.info("%s already present and verified", dest)
             return dest
-        except ChecksumError as err:
-            log.warning("%s; downloading again", err)
+        log.warning("%s: %s; downloading again", dest, reason)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     _probe(url, timeout)
-    for attempt in range(retries + 1):
-        try:
-            _stream(url, part, timeout, size)
-            break
-        except (urllib.error.URLError, OSError) as err:
-            part.unlink(missing_ok=True)
-            # Only a failure to connect means offline; a timeout while reading is transient.
-            connect_error = isinstance(err, urllib.error.URLError) and not isinstance(
-                err, urllib.error.HTTPError
-            )
-            offline = _offline_reason(err.reason) if connect_error else None
-            if offline:
-                raise OfflineError(url, offline) from err
-            if isinstance(err, urllib.error.HTTPError) and err.code < 500 or attempt == retries:
-                raise ConnectionError(f"downloading {url} failed: {err}") from err
-            log.warning("attempt %d of %d failed (%s); retrying", attempt + 1, retries + 1, err)
-            time.sleep(min(2**attempt, 30))
+    _download(url, part, timeout, size, retries)
     reason = _mismatch(part, md5, size)
     if reason:
         # A wrong file does not get better by downloading it again.

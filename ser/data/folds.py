@@ -21,12 +21,14 @@ import io
 from functools import lru_cache
 from importlib import resources
 from itertools import zip_longest
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
+from ser.data.download import atomic_file
 from ser.data.ravdess import actor_gender
 
 PUBLISHED = ("emobox_6fold", "dchung_4fold")
@@ -126,6 +128,11 @@ def validation_actors(candidates: Iterable[int], n_val: int, seed: int, fold: in
     return sorted(chosen[:n_val])
 
 
+def _fold_frame(fold: int, meta: pd.DataFrame, split: np.ndarray) -> pd.DataFrame:
+    columns = {"fold": fold, "file": meta["file"], "actor": meta["actor"], "split": split}
+    return pd.DataFrame(columns)
+
+
 def _split_actors(meta: pd.DataFrame, scheme: str, k, seed: int, n_val: int) -> pd.DataFrame:
     actors = sorted(meta["actor"].unique().tolist())
     test_of = actor_test_folds(scheme, actors, k, seed)
@@ -133,8 +140,9 @@ def _split_actors(meta: pd.DataFrame, scheme: str, k, seed: int, n_val: int) -> 
     for fold in sorted(set(test_of.values())):
         test = {a for a, f in test_of.items() if f == fold}
         val = set(validation_actors([a for a in actors if a not in test], n_val, seed, fold))
-        split = np.where(meta["actor"].isin(test), "test", np.where(meta["actor"].isin(val), "val", "train"))
-        frames.append(pd.DataFrame({"fold": fold, "file": meta["file"], "actor": meta["actor"], "split": split}))
+        split = np.where(meta["actor"].isin(val), "val", "train")
+        split[meta["actor"].isin(test).to_numpy()] = "test"
+        frames.append(_fold_frame(fold, meta, split))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -149,7 +157,7 @@ def _split_files(meta: pd.DataFrame, k, seed: int, n_val: int) -> pd.DataFrame:
         split[test] = "test"
         rng = np.random.default_rng([seed, fold])
         split[rng.choice(train, size=int(round(share * len(train))), replace=False)] = "val"
-        frames.append(pd.DataFrame({"fold": fold, "file": meta["file"], "actor": meta["actor"], "split": split}))
+        frames.append(_fold_frame(fold, meta, split))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -169,3 +177,12 @@ def make_folds(
     else:
         folds = _split_actors(meta, scheme, k, seed, n_val_actors)
     return folds.sort_values(["fold", "file"], ignore_index=True)[COLUMNS]
+
+
+def write_folds(folds: pd.DataFrame, path: str | Path) -> None:
+    """Write the fold table CSV under a temporary name and rename it into place."""
+    missing = [c for c in COLUMNS if c not in folds.columns]
+    if missing:
+        raise ValueError(f"not a fold table: columns {missing} are missing (writing {path})")
+    with atomic_file(path) as tmp:
+        folds[COLUMNS].to_csv(tmp, index=False)

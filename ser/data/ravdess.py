@@ -90,17 +90,20 @@ def parse_name(name: str | Path) -> RavdessName:
     shown = Path(name).name
     stem = shown.split(".", 1)[0]
     if not _NAME.match(stem):
-        raise RavdessNameError(shown, "not a RAVDESS name (expected MM-VV-EE-II-SS-RR-AA, two digits each)")
+        raise RavdessNameError(
+            shown, "not a RAVDESS name (expected MM-VV-EE-II-SS-RR-AA, two digits each)"
+        )
     codes = dict(zip(_FIELDS, (int(part) for part in stem.split("-"))))
     for field, allowed in _FIELDS.items():
         if codes[field] not in allowed:
-            raise RavdessNameError(
-                shown, f"{field} code {codes[field]:02d} is outside {allowed[0]:02d}-{allowed[-1]:02d}"
-            )
+            span = f"{allowed[0]:02d}-{allowed[-1]:02d}"
+            raise RavdessNameError(shown, f"{field} code {codes[field]:02d} is outside {span}")
     parsed = RavdessName(**codes)
     if parsed.modality != 3:
         kind = "audio-video" if parsed.modality == 1 else "video-only"
-        raise RavdessNameError(shown, f"modality {parsed.modality:02d} is {kind}; only 03 (audio-only) is used")
+        raise RavdessNameError(
+            shown, f"modality {parsed.modality:02d} is {kind}; only 03 (audio-only) is used"
+        )
     if parsed.vocal_channel != 1:
         raise RavdessNameError(shown, "vocal channel 02 is song; only 01 (speech) is used")
     if parsed.emotion == 1 and parsed.intensity == 2:
@@ -114,7 +117,9 @@ def _walk_audio(root: Path, problems: list[tuple[str, str]]) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS
+        )
         for entry in [*dirnames, *filenames]:
             path = here / entry
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
@@ -179,7 +184,8 @@ def scan_corpus(root: str | Path, actors: Iterable[int] | None = None) -> pd.Dat
     present = {row["actor"] for row in rows}
     wanted = set(present if actors is None else actors)
     if not wanted <= set(_FIELDS["actor"]):
-        raise ValueError(f"actors must be within 1-24, got {sorted(wanted - set(_FIELDS['actor']))}")
+        invalid = sorted(wanted - set(_FIELDS["actor"]))
+        raise ValueError(f"actors must be within 1-24, got {invalid}")
     for actor in sorted(wanted - present):
         problems.append((f"Actor_{actor:02d}", "requested actor, but no files of it were found"))
     if not rows and not problems:

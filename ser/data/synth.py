@@ -111,7 +111,8 @@ def _contour(rng, cue: Prosody, voice: Voice, t: np.ndarray, bounds: np.ndarray)
     start, end = bounds[0], bounds[-1]
     u = np.clip((t - start) / (end - start), 0, 1)
     centres = (bounds[:-1] + bounds[1:]) / 2
-    accents = rng.uniform(-0.5, 0.5, len(centres)) * cue.range_st * float(np.exp(rng.normal(0, 0.2)))
+    spread = cue.range_st * float(np.exp(rng.normal(0, 0.2)))
+    accents = rng.uniform(-0.5, 0.5, len(centres)) * spread
     wander = np.interp(t, np.linspace(0, t[-1], 40), rng.normal(0, 0.3, 40))
     semitones = cue.slope_st * (u - 0.5) + np.interp(t, centres, accents) + wander
     return voice.f0 * cue.pitch * float(np.exp(rng.normal(0, 0.05))) * 2 ** (semitones / 12)
@@ -121,7 +122,8 @@ def synthesize_utterance(
     name: RavdessName, voice: Voice, seed: int, sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
     """One file's waveform (float, peak below 1)."""
-    rng = np.random.default_rng([seed, name.actor, name.emotion, name.intensity, name.statement, name.repetition])
+    codes = (name.emotion, name.intensity, name.statement, name.repetition)
+    rng = np.random.default_rng([seed, name.actor, *codes])
     cue = prosody(name.emotion, name.intensity)
     vowels, weights = STATEMENTS[name.statement]
     weights = np.array(weights) * np.exp(rng.normal(0, 0.1, len(weights)))
@@ -141,7 +143,7 @@ def synthesize_utterance(
         i, j = int(begin * sample_rate), int((begin + 0.85 * (stop - begin)) * sample_rate)
         envelope = np.sqrt(np.sin(np.linspace(0, np.pi, j - i)))
         resonators = _resonators(vowel, voice.formant_scale, sample_rate)
-        out[i:j] = lfilter([1.0 - 0.9], resonators, source[i:j]) * envelope
+        out[i:j] = lfilter([1.0], resonators, source[i:j]) * envelope
     out = lfilter([1 - cue.dark], [1, -cue.dark], out)
     voiced = out[int(bounds[0] * sample_rate) : int(bounds[-1] * sample_rate)]
     level = cue.level_db + voice.level_db + rng.normal(0, 1.5)
@@ -171,8 +173,11 @@ def synthesize_corpus(
     statements: Iterable[int] = (1, 2),
     repetitions: Iterable[int] = (1,),
     sample_rate: int = SAMPLE_RATE,
-) -> Path:
-    """Write `out_dir/Actor_XX/<name>.wav` (16-bit PCM) for every name; the folder appears whole."""
+) -> list[Path]:
+    """Write `out_dir/Actor_XX/<name>.wav` (16-bit PCM) for every name; the folder appears whole.
+
+    Returns the written files, under `out_dir`.
+    """
     names = corpus_names(actors, statements, repetitions)
     voices = {actor: actor_voice(actor, seed) for actor in {n.actor for n in names}}
     with atomic_dir(out_dir) as tmp:
@@ -181,4 +186,4 @@ def synthesize_corpus(
             folder.mkdir(exist_ok=True)
             wave = synthesize_utterance(name, voices[name.actor], seed, sample_rate)
             sf.write(folder / f"{name.stem}.wav", wave, sample_rate, subtype="PCM_16", format="WAV")
-    return Path(out_dir)
+    return [Path(out_dir) / f"Actor_{n.actor:02d}" / f"{n.stem}.wav" for n in names]

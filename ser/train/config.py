@@ -48,7 +48,8 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("training.epochs, batch_size and patience must be at least 1")
         if not 0 <= self.warmup_epochs < self.epochs:
-            raise ValueError(f"training.warmup_epochs must be in [0, epochs), got {self.warmup_epochs}")
+            raise ValueError(f"training.warmup_epochs must be in [0, epochs), "
+                             f"got {self.warmup_epochs}")
         if self.warmup_epochs and self.scheduler == "plateau":
             raise ValueError("training.warmup_epochs is not supported with scheduler 'plateau'")
         if self.mixup < 0 or self.lr <= 0:

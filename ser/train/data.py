@@ -82,9 +82,10 @@ class Normaliser:
 
     def state(self) -> dict:
         """Plain tensors and ints, so a checkpoint holding it loads with weights_only=True."""
+        empty = torch.zeros(0)
         return {"axis": -1 if self.axis is None else self.axis,
-                "mean": self.mean if self.mean is not None else torch.zeros(0),
-                "std": self.std if self.std is not None else torch.zeros(0)}
+                "mean": empty if self.mean is None else self.mean.cpu(),
+                "std": empty if self.std is None else self.std.cpu()}
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Split:
 
 
 def _align(features: Mapping[str, tuple[np.ndarray, Sequence[str]]]) -> tuple[dict, list[str]]:
-    """All kinds indexed by the file order of the first kind; a file missing anywhere is an error."""
+    """Every kind in the file order of the first; a file missing from any kind is an error."""
     kinds = list(features)
     files = list(features[kinds[0]][1])
     position = {f: i for i, f in enumerate(files)}
@@ -111,10 +112,28 @@ def _align(features: Mapping[str, tuple[np.ndarray, Sequence[str]]]) -> tuple[di
             raise ValueError(f"{kind}: {len(array)} feature rows for {len(names)} files")
         missing = sorted(set(files) ^ set(names))
         if missing:
-            raise ValueError(f"{kind} and {kinds[0]} shards hold different files, e.g. {missing[:3]}")
+            raise ValueError(f"{kind} and {kinds[0]} shards hold different files, "
+                             f"e.g. {missing[:3]}")
         order = np.argsort([position[n] for n in names])
         out[kind] = array[order]
     return out, files
+
+
+def _check_metadata(metadata: pd.DataFrame, table: pd.DataFrame, files: list[str],
+                    fold: int) -> pd.DataFrame:
+    """The metadata indexed by file, after checking it and the features cover the fold."""
+    absent = sorted(set(ROW_COLUMNS) - set(metadata.columns))
+    if absent:
+        raise ValueError(f"the metadata lacks columns {absent} needed for the predictions")
+    meta = metadata.drop_duplicates("file").set_index("file")
+    lost = sorted(set(table["file"]) - set(files))
+    if lost:
+        raise ValueError(f"{len(lost)} files of fold {fold} have no features, e.g. {lost[:3]}")
+    unknown = sorted(set(table["file"]) - set(meta.index))
+    if unknown:
+        raise ValueError(f"{len(unknown)} files of the folds table are not in the metadata, "
+                         f"e.g. {unknown[:3]}")
+    return meta
 
 
 class FoldData:
@@ -140,14 +159,7 @@ class FoldData:
 
     def _split(self, arrays: dict, files: list[str], metadata: pd.DataFrame,
                table: pd.DataFrame) -> dict[str, Split]:
-        meta = metadata.drop_duplicates("file").set_index("file")
-        lost = sorted(set(table["file"]) - set(files))
-        if lost:
-            raise ValueError(f"{len(lost)} files of fold {self.fold} have no features, e.g. {lost[:3]}")
-        unknown = sorted(set(table["file"]) - set(meta.index))
-        if unknown:
-            raise ValueError(f"{len(unknown)} files of the folds table are not in the metadata, "
-                             f"e.g. {unknown[:3]}")
+        meta = _check_metadata(metadata, table, files, self.fold)
         y_all, self.classes = label_sets.encode(meta.reset_index(), self.label_set)
         label = dict(zip(meta.index, y_all))
         position = {f: i for i, f in enumerate(files)}
@@ -191,6 +203,7 @@ class FoldData:
         self.device = torch.device(device)
         for split in self.splits.values():
             split.features = {k: v.to(self.device) for k, v in split.features.items()}
+            split.y = split.y.to(self.device)
         self.normaliser = self._fit_normaliser()
         return self
 
@@ -208,7 +221,7 @@ class FoldData:
             count += x.numel() // x.shape[axis]
         mean = total / count
         std = (square / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-5)
-        return Normaliser(axis, mean.float().cpu(), std.float().cpu())
+        return Normaliser(axis, mean.float(), std.float())
 
     def batches(self, split: str, batch_size: int, generator: torch.Generator | None = None,
                 drop_singleton: bool = False, normalise: bool = True

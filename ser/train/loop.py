@@ -45,6 +45,10 @@ class Progress:
         self.since_best += 1
         return False
 
+    def finished(self, cfg: TrainConfig, selects_on_val: bool) -> bool:
+        """All epochs run, or (early stopping) `patience` epochs without a better one."""
+        return self.epoch >= cfg.epochs or (selects_on_val and self.since_best >= cfg.patience)
+
 
 def resolve_device(name: str | None) -> torch.device:
     if name:
@@ -89,22 +93,29 @@ class Trainer:
     def train_epoch(self) -> tuple[float, float]:
         """One pass over the training split; (mean loss, accuracy)."""
         self.model.train()
-        total = correct = count = 0.0
+        # sums stay on the device: a .item() per batch would wait for the GPU every step
+        total = correct = torch.zeros((), device=self.device, dtype=torch.float64)
+        count = 0
         for x, y, _ in self.data.batches("train", self.cfg.batch_size, self.generator,
                                          drop_singleton=True):
-            if self.cfg.specaugment:
-                x = spec_augment(x, self.generator)
-            x, y_mix, lam = self._mixup(x, y)
-            logits = self._forward(x)
-            loss = lam * self.criterion(logits, y) + (1 - lam) * self.criterion(logits, y_mix)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            total += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
+            loss, logits = self.step(x, y)
+            total = total + loss * len(y)
+            correct = correct + (logits.argmax(1) == y).sum()
             count += len(y)
-        return total / max(count, 1), correct / max(count, 1)
+        return total.item() / max(count, 1), correct.item() / max(count, 1)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment, forward, backward and update on one batch; (loss, logits)."""
+        if self.cfg.specaugment:
+            x = spec_augment(x, self.generator)
+        x, y_mix, lam = self._mixup(x, y)
+        logits = self._forward(x)
+        loss = lam * self.criterion(logits, y) + (1 - lam) * self.criterion(logits, y_mix)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach(), logits.detach()
 
     def _mixup(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
         if self.cfg.mixup <= 0:
@@ -184,10 +195,11 @@ def _epoch(trainer: Trainer, epoch: int) -> dict:
 
 
 def _log_epoch(log: logging.Logger, row: dict, cfg: TrainConfig, progress: Progress) -> None:
+    best = progress.history[progress.best_epoch - 1]
     log.info("epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f val_ua %.3f "
-             "lr %.2e %.1fs best epoch %d", row["epoch"], cfg.epochs, row["train_loss"],
-             row["train_acc"], row["val_loss"], row["val_acc"], row["val_ua"], row["lr"],
-             row["seconds"], progress.best_epoch)
+             "lr %.2e %.1fs | best epoch %d (val_ua %.3f)", row["epoch"], cfg.epochs,
+             row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["val_ua"],
+             row["lr"], row["seconds"], progress.best_epoch, best["val_ua"])
 
 
 def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -215,7 +227,7 @@ def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str 
     progress, best = _restore(trainer, state_dir, key, log)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    while progress.epoch < cfg.epochs and not (selects_on_val and progress.since_best >= cfg.patience):
+    while not progress.finished(cfg, selects_on_val):
         row = _epoch(trainer, progress.epoch + 1)
         if progress.record(row, selects_on_val) or best is None:
             best = _cpu_copy(trainer.model)

@@ -23,12 +23,18 @@ RESUME_FILE = "resume.pt"
 
 
 def seed_everything(seed: int, device: torch.device) -> None:
-    """Seed torch, numpy and random; on CPU also ask for deterministic kernels."""
+    """Seed torch, numpy and random; on CPU also ask for deterministic kernels.
+
+    On CUDA, cuDNN may pick the fastest kernels instead (inputs have one fixed size), as GPU
+    runs are not bitwise reproducible anyway.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
 
 
 def config_hash(*parts: object) -> str:

@@ -1,0 +1,143 @@
+"""Feature extraction speed: our batched torch extractor against the per-file librosa + pywt way.
+
+    .venv/bin/python benchmarks/features.py [--corpus ../shared/data/ravdess-16k] [--ref-files 40]
+    .venv/bin/python benchmarks/features.py --storage   # shard codecs / dtypes on one actor
+
+Ours streams the corpus one actor at a time (decode, extract every kind of config.yaml, write the
+shards to a temporary folder), so its memory is one actor's features whatever the corpus size.
+The reference decodes the same way and then calls, per file, what the earlier projects called:
+librosa melspectrogram + power_to_db, librosa mfcc, amplitude_to_db(|stft|, ref=np.max) and
+pywt.cwt(x, range(1, 128), 'morl'); it runs on a subset because it takes ~1.5 s per file.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import librosa
+import numpy as np
+import pywt
+import torch
+import yaml
+
+from ser.features import build_actor_shard, extract, read_shards, write_shard
+from ser.features.shards import load_waves
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def corpus_csv(corpus: Path, out: Path) -> Path:
+    import pandas as pd
+
+    files = sorted(corpus.glob("Actor_*/*.flac"))
+    rows = [{"path": str(p), "file": p.stem, "actor": int(p.parent.name[6:])} for p in files]
+    pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
+    return out / "metadata.csv"
+
+
+def run_ours(csv: Path, cfg: dict, out: Path, batch_size: int) -> tuple[float, int, dict]:
+    """Per actor: decode once, extract every kind in batches, write one shard per kind."""
+    import pandas as pd
+
+    meta = pd.read_csv(csv)
+    sr = cfg["audio"]["sample_rate"]
+    per_kind = dict.fromkeys(["decode", *cfg["features"]], 0.0)
+    t0 = time.perf_counter()
+    for actor, rows in meta.groupby("actor"):
+        t = time.perf_counter()
+        waves = load_waves(rows["path"].tolist(), cfg["audio"])
+        per_kind["decode"] += time.perf_counter() - t
+        for kind, params in cfg["features"].items():
+            t = time.perf_counter()
+            feats = np.concatenate([extract(kind, waves[i:i + batch_size], sr, params).numpy()
+                                    for i in range(0, len(waves), batch_size)])
+            write_shard(out / kind / f"actor_{actor:02d}.h5", feats, rows["file"].tolist(),
+                        {"kind": kind, "params": params})
+            per_kind[kind] += time.perf_counter() - t
+    return time.perf_counter() - t0, len(meta), per_kind
+
+
+def reference_one(x: np.ndarray, sr: int, f: dict) -> None:
+    lm, mf, st = f["logmel"], f["mfcc"], f["stft"]
+    librosa.power_to_db(librosa.feature.melspectrogram(
+        y=x, sr=sr, n_fft=lm["n_fft"], win_length=lm["win_length"], hop_length=lm["hop_length"],
+        n_mels=lm["n_mels"], fmin=lm["fmin"], fmax=lm["fmax"]), ref=1.0, top_db=None)
+    librosa.feature.mfcc(y=x, sr=sr, n_mfcc=mf["n_mfcc"], n_fft=mf["n_fft"],
+                         hop_length=mf["hop_length"], n_mels=mf["n_mels"], fmin=mf["fmin"],
+                         fmax=mf["fmax"])
+    librosa.amplitude_to_db(np.abs(librosa.stft(x, n_fft=st["n_fft"], hop_length=st["hop_length"])),
+                            ref=np.max)
+    pywt.cwt(x, np.arange(1, f["scalogram"]["n_scales"] + 1), "morl")
+
+
+def run_reference(csv: Path, cfg: dict, n_files: int) -> tuple[float, int]:
+    import pandas as pd
+
+    paths = pd.read_csv(csv)["path"].tolist()[:: max(1, 1440 // n_files)][:n_files]
+    t0 = time.perf_counter()
+    for p in paths:
+        x = load_waves([p], cfg["audio"])[0].numpy()
+        reference_one(x, cfg["audio"]["sample_rate"], cfg["features"])
+    return time.perf_counter() - t0, len(paths)
+
+
+def storage(csv: Path, cfg: dict, out: Path) -> None:
+    """Size and read time of one actor's shards per codec and dtype."""
+    import ser.features.shards as shards
+
+    print(f"{'kind':10s} {'dtype':8s} {'codec':6s} {'MB':>7s} {'read ms':>8s}")
+    for kind in ("stft", "scalogram", "mfcc", "logmel", "waveform"):
+        for dtype in ("float32", "float16"):
+            for codec in (None, "lzf", "gzip"):
+                shards.COMPRESSION = codec
+                path = out / f"{kind}_{dtype}_{codec}.h5"
+                build_actor_shard(csv, 1, kind, cfg["features"][kind], cfg["audio"], path)
+                if dtype == "float16":  # rewrite the same data as float16 to measure it
+                    feats, files = read_shards([path])
+                    with h5py.File(path, "w") as h5:
+                        h5.create_dataset("features", data=feats.astype(np.float16),
+                                          chunks=(1, *feats.shape[1:]), compression=codec)
+                reads = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    with h5py.File(path) as h5:
+                        h5["features"][()]
+                    reads.append(time.perf_counter() - t)
+                print(f"{kind:10s} {dtype:8s} {codec or 'none':6s} "
+                      f"{path.stat().st_size / 1e6:7.2f} {1e3 * min(reads):8.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-16k")
+    ap.add_argument("--ref-files", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=60)
+    ap.add_argument("--storage", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = corpus_csv(args.corpus, Path(tmp))
+        if args.storage:
+            return storage(csv, cfg, Path(tmp))
+        ours_s, n, per_kind = run_ours(csv, cfg, Path(tmp), args.batch_size)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ref_s, n_ref = run_reference(csv, cfg, args.ref_files)
+    ours_fps, ref_fps = n / ours_s, n_ref / ref_s
+    print(f"threads={args.threads} batch={args.batch_size} kinds={','.join(cfg['features'])}")
+    print(f"{'path':34s} {'files':>6s} {'seconds':>8s} {'files/s':>8s}")
+    print(f"{'ours (torch, batched, all kinds)':34s} {n:6d} {ours_s:8.1f} {ours_fps:8.1f}")
+    print(f"{'reference (librosa + pywt per file)':34s} {n_ref:6d} {ref_s:8.1f} {ref_fps:8.2f}")
+    print(f"speed-up: {ours_fps / ref_fps:.1f}x   reference on {n} files (extrapolated): "
+          f"{n / ref_fps:.0f} s   our peak RSS: {peak_mb:.0f} MB")
+    print("ours per step (s): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in per_kind.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Per-actor HDF5 shards of extracted features.
+
+Layout: dataset ``features`` (N, ...) float32, dataset ``files`` (N,) variable-length UTF-8 file
+stems in the metadata's order, attributes ``kind``, ``params`` (JSON, sorted keys),
+``extractor_version``, ``n_files`` and ``complete`` (set last, so a file without it was never
+finished). A shard is written to ``<name>.h5.tmp`` beside its final name and renamed.
+
+Storage measured on the real corpus (RAVDESS 16 kHz, actor 1, 60 files; `benchmarks/features.py
+--storage`; read = one `read_shards` of the shard, warm page cache, 2 cores):
+
+    kind       codec     MB     read ms
+    stft       none      {see README}
+    (numbers in benchmarks/README.md; summary below)
+
+Chunks of one item each, float32, no compression: lzf saved under 10 % on the dB features (the
+spectrograms of speech are dense, noisy floats) while reading twice as slowly, gzip-1 saved about
+10 % at five times the read time, and float16 halves the size but rounds dB values by up to
+0.03 dB and scalogram magnitudes by 1e-3 relative, which the feature tests would have to absorb.
+A whole corpus of every kind is about 1 GB, so size is not the constraint; reading speed is.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+
+from ser.audio import fix_length, load_audio
+from ser.features.extract import check_params, extract
+
+EXTRACTOR_VERSION = "1"
+COMPRESSION: str | None = None  # see the measurements above
+
+
+class ShardError(ValueError):
+    """A shard that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        super().__init__(f"{path}: {reason}")
+
+
+def params_json(params: dict) -> str:
+    """The canonical text of a parameter set, so equal parameters compare equal as strings."""
+    return json.dumps(params, sort_keys=True)
+
+
+def write_shard(path: str | Path, features: np.ndarray, files: list[str], attrs: dict) -> None:
+    """Write `features` (N, ...) and their `files` to `path` through a temporary file and rename."""
+    path = Path(path)
+    features = np.ascontiguousarray(features, dtype=np.float32)
+    if len(files) != len(features):
+        raise ValueError(f"{path}: {len(features)} feature rows but {len(files)} file names")
+    for key in ("kind", "params"):
+        if key not in attrs:
+            raise ValueError(f"{path}: attrs must hold {key!r}")
+    tmp = path.with_suffix(".h5.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            chunks = (1, *features.shape[1:]) if len(features) else None
+            h5.create_dataset("features", data=features, chunks=chunks, compression=COMPRESSION)
+            h5.create_dataset("files", data=list(files), dtype=h5py.string_dtype("utf-8"))
+            for key, value in attrs.items():
+                h5.attrs[key] = params_json(value) if key == "params" else value
+            h5.attrs.setdefault("extractor_version", EXTRACTOR_VERSION)
+            h5.attrs["n_files"] = len(files)
+            h5.attrs["complete"] = True
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_one(path: Path, expect_kind: str | None,
+              expect_params: dict | None) -> tuple[np.ndarray, list[str]]:
+    try:
+        with h5py.File(path, "r") as h5:
+            attrs = dict(h5.attrs)
+            if not attrs.get("complete", False):
+                raise ShardError(path, "incomplete shard (no 'complete' mark): delete it and rerun")
+            if expect_kind is not None and attrs.get("kind") != expect_kind:
+                raise ShardError(path, f"holds {attrs.get('kind')!r} features, not {expect_kind!r}")
+            if expect_params is not None and attrs.get("params") != params_json(expect_params):
+                raise ShardError(path, f"stale shard: extracted with params {attrs.get('params')}, "
+                                       f"the config asks for {params_json(expect_params)}")
+            features = h5["features"][()]
+            files = [f.decode() if isinstance(f, bytes) else f for f in h5["files"][()]]
+    except ShardError:
+        raise
+    except (OSError, KeyError, ValueError) as err:
+        raise ShardError(path, f"truncated or corrupt shard ({err})") from err
+    if not (len(features) == len(files) == attrs.get("n_files")):
+        raise ShardError(path, f"holds {len(features)} rows and {len(files)} names, "
+                               f"expected {attrs.get('n_files')}")
+    return features, files
+
+
+def read_shards(paths: list[str | Path], expect_kind: str | None = None,
+                expect_params: dict | None = None) -> tuple[np.ndarray, list[str]]:
+    """Concatenate shards (one read each) after checking they are complete and match the config."""
+    if not paths:
+        raise ValueError("no shards given")
+    parts = [_read_one(Path(p), expect_kind, expect_params) for p in paths]
+    shapes = {f.shape[1:] for f, _ in parts}
+    if len(shapes) > 1:
+        raise ShardError(paths[0], f"shards hold features of different shapes {sorted(shapes)}")
+    return np.concatenate([f for f, _ in parts]), [n for _, names in parts for n in names]
+
+
+def load_waves(paths: list[str], audio_params: dict) -> torch.Tensor:
+    """Decode and crop/pad a list of files to one (B, S) float32 batch."""
+    sr = int(audio_params["sample_rate"])
+    waves = [fix_length(load_audio(p, sr), sr, float(audio_params.get("offset", 0.0)),
+                        float(audio_params["duration"])) for p in paths]
+    return torch.from_numpy(np.stack(waves))
+
+
+def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: dict,
+                      audio_params: dict, out_path: str | Path, device: str = "cpu",
+                      batch_size: int = 64, log: logging.Logger | None = None) -> int:
+    """Extract `kind` for every file of `actor` in the metadata and write one shard; returns N."""
+    check_params(kind, params)
+    meta = pd.read_csv(metadata_csv)
+    missing = {"path", "file", "actor"} - set(meta.columns)
+    if missing:
+        raise ValueError(f"{metadata_csv}: missing columns {sorted(missing)}")
+    rows = meta[meta["actor"] == int(actor)]
+    if rows.empty:
+        raise ValueError(f"{metadata_csv}: no files of actor {actor}")
+    paths, files = rows["path"].astype(str).tolist(), rows["file"].astype(str).tolist()
+    sr = int(audio_params["sample_rate"])
+    parts = []
+    for start in range(0, len(paths), batch_size):
+        waves = load_waves(paths[start:start + batch_size], audio_params).to(device)
+        parts.append(extract(kind, waves, sr, params).cpu().numpy())
+    attrs = {"kind": kind, "params": params, "extractor_version": EXTRACTOR_VERSION,
+             "sample_rate": sr, "offset": float(audio_params.get("offset", 0.0)),
+             "duration": float(audio_params["duration"])}
+    write_shard(out_path, np.concatenate(parts), files, attrs)
+    if log is not None:
+        log.info("actor %02d %s: %d files -> %s", actor, kind, len(files), out_path)
+    return len(files)

@@ -1,0 +1,27 @@
+"""`python -m ser.models`: the table of registered models (name, family, input, parameters)."""
+from __future__ import annotations
+
+from ser.models import build_model, get_spec, list_models
+
+
+def model_table(n_classes: int = 8) -> list[tuple[str, str, str, int, int]]:
+    """(name, family, input, trainable parameters, all parameters) of every model."""
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        model = build_model(name, n_classes)
+        size = "x".join(map(str, spec.input.size)) if spec.input.size else "as stored"
+        rows.append((name, spec.family, f"{'+'.join(spec.input.features)} ({size})",
+                     sum(p.numel() for p in model.parameters() if p.requires_grad),
+                     sum(p.numel() for p in model.parameters())))
+    return rows
+
+
+def main() -> None:
+    print(f"{'name':<22}{'family':<10}{'input':<38}{'trainable':>13}{'params':>13}")
+    for name, family, inp, trainable, total in model_table():
+        print(f"{name:<22}{family:<10}{inp:<38}{trainable:>13,}{total:>13,}")
+
+
+if __name__ == "__main__":
+    main()

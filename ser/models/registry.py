@@ -1,0 +1,102 @@
+"""The model registry: one `ModelSpec` per architecture and `build_model`, the one way to build one.
+
+Each family module decorates its builder with `register(spec)`; a builder has the signature
+``builder(n_classes, pretrained, cache_dir, **hparams) -> nn.Module``. `build_model` records where
+the initial weights came from on the returned model (see `ser.models.weights`), so the trainer can
+write it into every fold's metrics.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from torch import nn
+
+Family = Literal["scratch", "transfer"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The stored feature kinds a model reads and the size the trainer resizes them to.
+
+    `("stft", "scalogram", "mfcc")` means the 3-channel image; `size=None` means the stored layout
+    as it is (waveforms, 1-D sequences).
+    """
+
+    features: tuple[str, ...]
+    size: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the pipeline needs to know about an architecture before building it.
+
+    `defaults` holds the earlier work's training hyper-parameters (lr, batch_size, epochs,
+    optimizer ...) and any architecture hyper-parameter the builder accepts; `pretrained_options`
+    the values of `pretrained` besides a local path.
+    """
+
+    name: str
+    family: Family
+    input: InputSpec
+    defaults: dict = field(default_factory=dict)
+    source: str = ""
+    pretrained_options: tuple[str, ...] = ("none",)
+
+
+Builder = Callable[..., nn.Module]
+_REGISTRY: dict[str, tuple[ModelSpec, Builder]] = {}
+
+
+def register(spec: ModelSpec) -> Callable[[Builder], Builder]:
+    """Decorator adding `builder` to the registry under `spec.name`."""
+    def decorate(builder: Builder) -> Builder:
+        if spec.name in _REGISTRY:
+            raise ValueError(f"model {spec.name!r} is registered twice")
+        _REGISTRY[spec.name] = (spec, builder)
+        return builder
+    return decorate
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The `ModelSpec` of model `name`; a ValueError lists the valid names."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
+    return _REGISTRY[name][0]
+
+
+def build_model(name: str, n_classes: int, pretrained: str = "none",
+                cache_dir: str | Path | None = None, **hparams) -> nn.Module:
+    """Build model `name` with a fresh `n_classes` head and its initial weights.
+
+    `pretrained` is `none`, one of the spec's `pretrained_options` (`imagenet`, `audioset`) or a
+    path to a local weights file; `cache_dir` is where downloaded weights live (config
+    `weights.cache_dir`). Raises ValueError for unknown names, options or hyper-parameters.
+    """
+    from ser.models.weights import resolve_cache_dir
+
+    spec = get_spec(name)
+    if n_classes < 1:
+        raise ValueError(f"{name}: n_classes must be positive, got {n_classes}")
+    pretrained = str(pretrained)
+    is_option = pretrained in spec.pretrained_options or pretrained == "none"
+    if not is_option and not Path(pretrained).suffix and "/" not in pretrained:
+        raise ValueError(f"{name}: pretrained={pretrained!r} is neither one of "
+                         f"{['none', *spec.pretrained_options]} nor a path to a weights file")
+    builder = _REGISTRY[name][1]
+    try:
+        model = builder(n_classes, pretrained, resolve_cache_dir(cache_dir), **hparams)
+    except TypeError as err:
+        if "unexpected keyword" in str(err):
+            raise ValueError(f"{name}: {err}") from err
+        raise
+    if not hasattr(model, "weights_description"):
+        raise RuntimeError(f"builder of {name} did not record its weights")  # programming error
+    return model

@@ -1,0 +1,149 @@
+"""Pretrained weights: where they come from, how they are loaded, and what the model records.
+
+`pretrained` is `none`, `imagenet` (torchvision's weight enums, timm's released checkpoints),
+`audioset` (the PANNs checkpoints on Zenodo record 3987831) or a path to a local file. Downloads
+go into `cache_dir` (config `weights.cache_dir`); a file that is neither cached nor downloadable
+raises `WeightsUnavailableError` naming the file to place and where. Nothing ever falls back to
+random weights. Every loaded file is loaded with strict keys, apart from the head the caller
+replaces, and with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+DEFAULT_CACHE_DIR = Path("resources") / "weights"
+
+# PANNs checkpoints carry their sampler's numpy state beside the weights; these data-only numpy
+# types (no code) are what that state needs, under numpy 1 and numpy 2 module names.
+_reconstruct = np._core.multiarray._reconstruct
+_NUMPY_SAFE = [(_reconstruct, "numpy.core.multiarray._reconstruct"),
+               (_reconstruct, "numpy._core.multiarray._reconstruct"),
+               np.ndarray, np.dtype, np.dtypes.Int64DType, np.dtypes.Int32DType,
+               np.dtypes.Float64DType, np.dtypes.Float32DType, np.dtypes.UInt32DType,
+               (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+               (np._core.multiarray.scalar, "numpy._core.multiarray.scalar")]
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights that are neither in the cache nor downloadable."""
+
+
+def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
+    """`cache_dir`, else $SER_WEIGHTS_DIR, else resources/weights (the config default)."""
+    return Path(cache_dir or os.environ.get("SER_WEIGHTS_DIR") or DEFAULT_CACHE_DIR)
+
+
+def sha256_prefix(path: Path, n: int = 12) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:n]
+
+
+def fetch(url: str, file_name: str, cache_dir: Path) -> Path:
+    """`cache_dir/file_name`, downloaded from `url` when missing.
+
+    torch.hub writes to a temporary name in `cache_dir` and renames it, so a broken download never
+    looks like a cached file.
+    """
+    path = cache_dir / file_name
+    if path.is_file():
+        return path
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(path), progress=False)
+    except Exception as err:  # noqa: BLE001 - any network or disk failure means the same to the user
+        raise WeightsUnavailableError(
+            f"pretrained weights {file_name!r} are not in {cache_dir.resolve()} and could not be "
+            f"downloaded from {url} ({type(err).__name__}: {err}). Place the file {file_name!r} "
+            f"in {cache_dir.resolve()}, or set `pretrained: <path to the file>`.") from err
+    return path
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file: a plain state_dict, a safetensors file, or a checkpoint dict
+    holding it under `model` (PANNs) or `state_dict`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: weights file does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            return load_file(str(path))
+        with torch.serialization.safe_globals(_NUMPY_SAFE):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path}: not a readable weights file ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0]})") from err
+    for key in ("model", "state_dict"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: holds no state_dict (expected tensors, or a dict with 'model')")
+    return dict(obj)
+
+
+def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str | Path,
+                skip: Iterable[str] = ()) -> None:
+    """Load `state_dict` into `model`; apart from keys starting with a `skip` prefix (a head the
+    caller replaces), any missing, unexpected or mis-shaped key is a ValueError naming `source`."""
+    skip = tuple(skip)
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(skip)}
+    given = {k: v for k, v in state_dict.items() if not k.startswith(skip)}
+    missing, unexpected = sorted(set(own) - set(given)), sorted(set(given) - set(own))
+    shapes = [f"{k}: file {tuple(given[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in given and given[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{source}: weights do not fit {type(model).__name__}: "
+                         f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                         f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, "
+                         f"shape mismatches {shapes[:5]}")
+    model.load_state_dict(given, strict=False)
+
+
+def describe(model: nn.Module, description: str) -> nn.Module:
+    """Record where `model`'s initial weights came from (read by `weights_description`)."""
+    model.weights_description = description
+    return model
+
+
+def weights_description(model: nn.Module) -> str:
+    """'none (random init)', 'imagenet:IMAGENET1K_V1 (sha256 ...)', 'audioset:<file>', 'file:<path>'."""
+    return getattr(model, "weights_description", "unknown (not built by ser.models)")
+
+
+def file_description(path: Path) -> str:
+    return f"file:{Path(path).resolve()} (sha256 {sha256_prefix(Path(path))})"
+
+
+def torchvision_state_dict(weights, pretrained: str, cache_dir: Path
+                           ) -> tuple[dict[str, torch.Tensor], str]:
+    """The state_dict and description for `pretrained` (`imagenet` -> torchvision enum `weights`,
+    or a local file in torchvision's layout)."""
+    if pretrained == "imagenet":
+        path = fetch(weights.url, weights.url.rsplit("/", 1)[-1], cache_dir)
+        description = f"imagenet:{weights} (sha256 {sha256_prefix(path)})"
+    else:
+        path = Path(pretrained)
+        description = file_description(path)
+    return read_state_dict(path), description
+
+
+def init_from_scratch(model: nn.Module, pretrained: str) -> nn.Module:
+    """A from-scratch model: random weights, or a local file in its own layout (e.g. a model.pt
+    of an earlier run, strict keys)."""
+    if pretrained == "none":
+        return describe(model, "none (random init)")
+    if pretrained in ("imagenet", "audioset"):
+        raise ValueError(f"{type(model).__name__} is trained from scratch: no {pretrained} "
+                         f"weights exist for it; use `pretrained: none` or a path")
+    load_strict(model, read_state_dict(pretrained), pretrained)
+    return describe(model, file_description(Path(pretrained)))

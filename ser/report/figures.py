@@ -1,0 +1,167 @@
+"""The report's figures, drawn once as PNG bytes: inlined in the HTML and written for Snakemake.
+
+matplotlib's object API (`Figure`, no pyplot) draws on the Agg canvas without any global state, so
+rendering needs no display and leaves no figure open.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ser.data.download import atomic_dir
+from ser.metrics import confusion_matrix
+from ser.report.inputs import FoldRun, RunData
+
+DPI = 90
+FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728"}
+INTENSITY = {1: "normal", 2: "strong"}
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    fig_id: str
+    model: str | None
+    kind: str
+    title: str
+    alt: str
+    png: bytes
+
+
+def figure_id(model: str, kind: str) -> str:
+    """An HTML id and file name: model names come from the config and may hold any character."""
+    return "fig-" + re.sub(r"[^A-Za-z0-9_.-]", "_", model) + "-" + kind
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def pooled(runs: list[FoldRun]) -> pd.DataFrame:
+    """Every fold's test predictions of one model in one table (each file is tested once)."""
+    return pd.concat([r.predictions.assign(fold=r.fold) for r in runs], ignore_index=True)
+
+
+def per_class_f1(cm: np.ndarray) -> np.ndarray:
+    hits = np.diag(cm).astype(float)
+    pred, true = cm.sum(0).astype(float), cm.sum(1).astype(float)
+    return np.divide(2 * hits, pred + true, out=np.zeros(len(hits)), where=(pred + true) > 0)
+
+
+def accuracy_by(pred: pd.DataFrame, column: str) -> pd.Series:
+    return (pred["y_true"] == pred["y_pred"]).groupby(pred[column]).mean()
+
+
+def confusion_figure(model: str, runs: list[FoldRun]) -> Figure:
+    classes = runs[0].classes
+    pred = pooled(runs)
+    cm = confusion_matrix(pred["y_true"].to_numpy(), pred["y_pred"].to_numpy(), len(classes))
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig = Figure(figsize=(5.2, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    for (i, j), value in np.ndenumerate(norm):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="white" if value > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{model}: confusion matrix (rows sum to 1, {len(runs)} folds pooled)")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def class_f1_figure(model: str, runs: list[FoldRun]) -> Figure:
+    classes = runs[0].classes
+    pred = pooled(runs)
+    cm = confusion_matrix(pred["y_true"].to_numpy(), pred["y_pred"].to_numpy(), len(classes))
+    fig = Figure(figsize=(5.2, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar(classes, per_class_f1(cm), color="#4c72b0")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F1")
+    ax.tick_params(axis="x", rotation=45)
+    ax.set_title(f"{model}: F1 per class (folds pooled)")
+    return fig
+
+
+def groups_figure(model: str, runs: list[FoldRun]) -> Figure:
+    pred = pooled(runs)
+    pred = pred.assign(intensity=pred["intensity"].map(lambda v: INTENSITY.get(v, str(v))))
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
+    for i, column in enumerate(("gender", "intensity")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        acc, counts = accuracy_by(pred, column), pred[column].value_counts()
+        ax.bar([f"{k} (n={counts[k]})" for k in acc.index], acc.to_numpy(), color="#55a868")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"accuracy by {column}")
+    fig.suptitle(f"{model}: test accuracy by speaker gender and emotional intensity")
+    return fig
+
+
+def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
+    fig = Figure(figsize=(8.4, 3.2), layout="constrained")
+    axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
+    for run, colour in zip(runs, [f"C{i}" for i in range(len(runs))]):
+        h = run.history
+        for ax, what in zip(axes, ("loss", "acc")):
+            ax.plot(h["epoch"], h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
+            val = pd.to_numeric(h[f"val_{what}"], errors="coerce")
+            if val.notna().any():
+                ax.plot(h["epoch"], val, color=colour, ls="--", label=f"fold {run.fold} val")
+    for ax, what in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(what)
+    axes[1].legend(fontsize=6, ncols=2)
+    fig.suptitle(f"{model}: learning curves per fold (dashed: validation)")
+    return fig
+
+
+def overview_figure(run: RunData) -> Figure:
+    fig = Figure(figsize=(7.0, 1.2 + 0.45 * len(run.models)), layout="constrained")
+    ax = fig.add_subplot()
+    for i, model in enumerate(run.models):
+        rows = run.metrics[run.metrics["model"] == model]
+        colour = FAMILY_COLOURS.get(rows["family"].iloc[0], "grey")
+        ax.scatter(rows["accuracy"] * 100, [i] * len(rows), color=colour, alpha=0.6)
+        ax.scatter([rows["accuracy"].mean() * 100], [i], color=colour, marker="|", s=400)
+    ax.set_yticks(range(len(run.models)), run.models)
+    ax.set_xlabel("test accuracy per fold (%), bar: mean")
+    ax.set_title("accuracy of every fold (blue: scratch, red: transfer)")
+    return fig
+
+
+MODEL_FIGURES = {
+    "confusion": (confusion_figure, "normalised confusion matrix of {m}, every fold pooled"),
+    "class_f1": (class_f1_figure, "F1 of every class for {m}, every fold pooled"),
+    "groups": (groups_figure, "accuracy of {m} by speaker gender and by emotional intensity"),
+    "curves": (curves_figure, "training and validation loss and accuracy of {m}, per fold"),
+}
+
+
+def make_figures(run: RunData) -> list[ReportFigure]:
+    """The overview figure, then four figures per model (see MODEL_FIGURES)."""
+    figures = [ReportFigure("fig-overview-accuracy", None, "overview", "Accuracy per fold",
+                            "per-fold test accuracy of every model", _png(overview_figure(run)))]
+    for model in run.models:
+        runs = run.model_folds(model)
+        for kind, (draw, alt) in MODEL_FIGURES.items():
+            figures.append(ReportFigure(figure_id(model, kind), model, kind, kind,
+                                        alt.format(m=model), _png(draw(model, runs))))
+    return figures
+
+
+def write_figures(figures: list[ReportFigure], folder: str | Path) -> list[Path]:
+    """Every figure as {fig_id}.png in `folder`, which appears complete or not at all."""
+    with atomic_dir(folder) as tmp:
+        for fig in figures:
+            (tmp / f"{fig.fig_id}.png").write_bytes(fig.png)
+    return [Path(folder) / f"{fig.fig_id}.png" for fig in figures]

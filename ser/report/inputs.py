@@ -1,0 +1,148 @@
+"""Everything the report reads, loaded and checked once: one `RunData` per report."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from ser.report.aggregate import read_metrics_csv
+
+PACKAGES = ("torch", "torchaudio", "torchvision", "timm", "snakemake", "numpy", "scipy",
+            "scikit-learn", "pandas", "matplotlib")
+BENCHMARK_COLUMNS = ("s", "max_rss", "max_vms", "io_in", "io_out", "mean_load", "cpu_time")
+
+
+def _read_csv(path: str | Path, what: str, columns: Iterable[str]) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{path}: cannot read {what}: {exc}") from exc
+    return _require(table, columns, path, what)
+
+
+def _require(table: pd.DataFrame, columns: Iterable[str], where, what: str) -> pd.DataFrame:
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(f"{where}: {what} lacks columns {missing}")
+    return table
+
+
+@dataclass
+class FoldRun:
+    """What one trained fold left behind beside metrics.json."""
+
+    model: str
+    fold: int
+    classes: list[str]
+    predictions: pd.DataFrame
+    history: pd.DataFrame
+    finished: datetime
+
+
+def read_fold(fold_dir: str | Path, model: str, fold: int) -> FoldRun:
+    fold_dir = Path(fold_dir)
+    meta_path = fold_dir / "metrics.json"
+    try:
+        classes = list(json.loads(meta_path.read_text())["classes"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{meta_path}: cannot read the class names: {exc!r}") from exc
+    probs = [f"p_{c}" for c in classes]
+    pred = _read_csv(fold_dir / "predictions.csv", "predictions",
+                     ["file", "actor", "gender", "intensity", "y_true", "y_pred", *probs])
+    for col in ("y_true", "y_pred"):
+        bad = ~pred[col].between(0, len(classes) - 1)
+        if bad.any():
+            raise ValueError(f"{fold_dir / 'predictions.csv'}: {col} has labels outside "
+                             f"0..{len(classes) - 1} ({int(bad.sum())} rows)")
+    hist = _read_csv(fold_dir / "history.csv", "training history",
+                     ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"])
+    finished = datetime.fromtimestamp(meta_path.stat().st_mtime, tz=timezone.utc)
+    return FoldRun(model, fold, classes, pred, hist, finished)
+
+
+def read_benchmarks(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per Snakemake benchmark file: rule (its folder), job (its name), seconds, memory.
+
+    Our rules write logs/benchmarks/{rule}/{wildcards}.tsv; repeated measurements are averaged,
+    memory takes the maximum. Snakemake writes '-' where it could not measure: that becomes NaN.
+    """
+    rows = []
+    for path in sorted(Path(p) for p in paths):
+        table = _read_csv(path, "Snakemake benchmark", ["s", "max_rss"])
+        values = {c: pd.to_numeric(table[c], errors="coerce") for c in BENCHMARK_COLUMNS
+                  if c in table}
+        rows.append({"rule": path.parent.name, "job": path.stem,
+                     **{c: (v.max() if c.startswith("max") else v.mean())
+                        for c, v in values.items()}})
+    return pd.DataFrame(rows, columns=["rule", "job", *BENCHMARK_COLUMNS])
+
+
+def published_results(path: str | Path | None = None) -> pd.DataFrame:
+    """Published RAVDESS results (the copy shipped in ser/reference unless `path` is given)."""
+    columns = ["source", "protocol", "model", "weights", "n_classes", "accuracy"]
+    if path is not None:
+        return _read_csv(path, "published results", columns)
+    text = resources.files("ser").joinpath("reference", "published_results.csv").read_text()
+    return _require(pd.read_csv(io.StringIO(text)), columns, "ser/reference/published_results.csv",
+                    "published results")
+
+
+def config_hash(config: dict) -> str:
+    """sha256 of the canonical JSON of the config (sorted keys, no spaces)."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass
+class RunData:
+    metrics: pd.DataFrame
+    folds: dict[tuple[str, int], FoldRun]
+    fold_lists: pd.DataFrame
+    metadata: pd.DataFrame
+    benchmarks: pd.DataFrame
+    published: pd.DataFrame
+    config: dict
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self.metrics["model"].unique())
+
+    @property
+    def protocol(self) -> str:
+        return str(self.metrics["protocol"].iloc[0])
+
+    def model_folds(self, model: str) -> list[FoldRun]:
+        return [run for (m, _), run in sorted(self.folds.items()) if m == model]
+
+
+def load_run(metrics_csv: str | Path, models_dir: str | Path, folds_csv: str | Path,
+             metadata_csv: str | Path, benchmark_paths: Iterable[str | Path], config: dict,
+             published_csv: str | Path | None = None) -> RunData:
+    """Read every input of the report; `models_dir` holds {model}/fold_{k}/."""
+    metrics = read_metrics_csv(metrics_csv)
+    folds = {(m, int(k)): read_fold(Path(models_dir) / m / f"fold_{int(k)}", m, int(k))
+             for m, k in zip(metrics["model"], metrics["fold"])}
+    fold_lists = _read_csv(folds_csv, "fold lists", ["fold", "file", "actor", "split"])
+    metadata = _read_csv(metadata_csv, "corpus metadata", ["file", "actor", "emotion"])
+    return RunData(metrics, folds, fold_lists, metadata, read_benchmarks(benchmark_paths),
+                   published_results(published_csv), dict(config))

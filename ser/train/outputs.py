@@ -1,0 +1,79 @@
+"""The files a trained fold leaves behind, each written to a temporary name and renamed.
+
+- `model.pt`: the selected checkpoint with everything needed to use it: state_dict, the
+  normaliser's training statistics, class names, model name, arch, hparams and input spec. Only
+  tensors and primitives, so `torch.load(path, weights_only=True)` reads it.
+- `history.csv`: one row per epoch.
+- `predictions.csv`: one row per test file: file, actor, gender, intensity, y_true and y_pred as
+  class indices into metrics.json's `classes`, and p_<class> probabilities.
+- `metrics.json`: the fold's scores and provenance.
+"""
+from __future__ import annotations
+
+import json
+import resource
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ser.data.download import atomic_file
+from ser.train.data import FoldData
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak CUDA memory allocated on a GPU, else the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _plain(value):
+    """JSON round trip: tuples become lists, so the checkpoint holds primitives only."""
+    return json.loads(json.dumps(value))
+
+
+def checkpoint(state_dict: Mapping[str, torch.Tensor], data: FoldData, info: dict) -> dict:
+    return {
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "normaliser": data.normaliser.state(),
+        "classes": list(data.classes),
+        "label_set": data.label_set,
+        "input": {"features": list(data.spec.features),
+                  "size": None if data.spec.size is None else list(data.spec.size)},
+        "info": _plain(info),
+    }
+
+
+def predictions_table(data: FoldData, probs: np.ndarray) -> pd.DataFrame:
+    test = data.splits["test"]
+    table = test.rows.reset_index(drop=True).copy()
+    table["y_true"] = test.y.cpu().numpy()
+    table["y_pred"] = probs.argmax(1)
+    for i, name in enumerate(data.classes):
+        table[f"p_{name}"] = probs[:, i]
+    return table
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def write_json(value: dict, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2, allow_nan=True) + "\n")
+
+
+def write_fold_outputs(out_dir: Path, state_dict: Mapping[str, torch.Tensor], data: FoldData,
+                       probs: np.ndarray, history: list[dict], metrics: dict, info: dict) -> None:
+    """model.pt, history.csv, predictions.csv and metrics.json; metrics.json last, so its
+    presence means the fold is complete."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out_dir / "model.pt") as tmp:
+        torch.save(checkpoint(state_dict, data, info), tmp)
+    write_csv(pd.DataFrame(history), out_dir / "history.csv")
+    write_csv(predictions_table(data, probs), out_dir / "predictions.csv")
+    write_json(metrics, out_dir / "metrics.json")

@@ -1,0 +1,84 @@
+"""The training rule's body: one model on one fold, from config entries to written outputs.
+
+A model's config entry mixes three things: `arch` and `pretrained`; overrides of the `training`
+block (any TrainConfig key); and everything else, which are hyper-parameters of the architecture
+passed to `ser.models.build_model`. `input_size` is special: it replaces the model's default input
+size (the trainer resizes features to it) and reaches build_model only if the model declares it
+among its defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from ser.train import state
+from ser.train.config import TrainConfig
+from ser.train.data import FoldData, InputSpec
+from ser.train.loop import resolve_device, train_fold
+
+_TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def split_model_config(model_name: str, model_cfg: Mapping) -> tuple[str, str, dict, dict]:
+    """(arch, pretrained, training overrides, architecture hyper-parameters)."""
+    arch = model_cfg.get("arch", model_name)
+    pretrained = str(model_cfg.get("pretrained", "none"))
+    rest = {k: v for k, v in model_cfg.items() if k not in ("arch", "pretrained")}
+    overrides = {k: v for k, v in rest.items() if k in _TRAIN_KEYS}
+    hparams = {k: v for k, v in rest.items() if k not in _TRAIN_KEYS}
+    return arch, pretrained, overrides, hparams
+
+
+def input_spec(arch_spec, hparams: dict) -> tuple[InputSpec, dict]:
+    """The input the trainer builds, and the hyper-parameters build_model receives."""
+    size = arch_spec.input.size
+    hparams = dict(hparams)
+    if "input_size" in hparams:
+        size = tuple(int(s) for s in hparams["input_size"])
+        if "input_size" not in getattr(arch_spec, "defaults", {}):
+            del hparams["input_size"]
+    return InputSpec(tuple(arch_spec.input.features), size), hparams
+
+
+def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping,
+                 protocol: Mapping, label_set: str,
+                 feature_shards: Mapping[str, Sequence[str | Path]], metadata_csv: str | Path,
+                 folds_csv: str | Path, fold: int, out_dir: str | Path,
+                 state_dir: str | Path | None, weights_cache_dir: str | Path | None,
+                 log: logging.Logger, feature_params: Mapping[str, dict] | None = None,
+                 threads: int | None = None) -> dict:
+    """Build model `model_name` of the config, train it on `fold` and write its outputs.
+
+    `feature_params` (the config's `features` block), when given, is checked against the
+    parameters recorded in every shard, so stale features are an error rather than a silent mix.
+    `threads` caps torch's CPU threads at the job's share of the machine.
+    """
+    from ser import models
+
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+
+    arch, pretrained, overrides, hparams = split_model_config(model_name, model_cfg)
+    select = {"select": protocol["select"]} if "select" in protocol else {}
+    cfg = TrainConfig.from_layers(training_defaults, select, overrides)
+    spec = models.get_spec(arch)
+    in_spec, build_hparams = input_spec(spec, hparams)
+    data = FoldData.from_files(feature_shards, metadata_csv, folds_csv, fold, label_set, in_spec,
+                               feature_params)
+    # the initial weights are part of what the seed must fix
+    state.seed_everything(cfg.seed, resolve_device(cfg.device))
+    model = models.build_model(arch, data.n_classes, pretrained, cache_dir=weights_cache_dir,
+                               **build_hparams)
+    info = {"model": model_name, "arch": arch, "family": spec.family,
+            "weights": models.weights_description(model), "pretrained": pretrained,
+            "features": list(in_spec.features),
+            "input_size": None if in_spec.size is None else list(in_spec.size),
+            "protocol": protocol.get("scheme"), "hparams": hparams}
+    log.info("training %s (%s, %s) on fold %d: %d train / %d val / %d test files", model_name,
+             arch, info["weights"], fold, len(data.splits["train"]), len(data.splits["val"]),
+             len(data.splits["test"]))
+    return train_fold(model, data, cfg, out_dir, log, state_dir=state_dir, info=info)

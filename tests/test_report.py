@@ -1,0 +1,242 @@
+"""The report on a realistic finished tiny run: its numbers, its answer, its honesty, its file."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from report_fixtures import MODELS, ReportParser, TinyRun, build_run
+from ser.report.aggregate import aggregate, write_metrics_table
+from ser.report.html import render_report
+from ser.report.tables import SCORES
+from ser.stats import compare_families, paired_comparison, summarize
+
+PUBLISHED = Path(__file__).resolve().parents[1] / "ser" / "reference" / "published_results.csv"
+CELL = re.compile(r"^(-?\d+\.\d) ± (\d+\.\d|n/a) \[(-?\d+\.\d), (-?\d+\.\d)\]$")
+
+
+def render(run: TinyRun, metrics_paths=None, **kwargs) -> tuple[Path, ReportParser]:
+    metrics_csv = run.root / "results" / "metrics.csv"
+    write_metrics_table(metrics_paths or run.metrics_paths, metrics_csv)
+    out = render_report(metrics_csv, run.models_dir, run.folds_csv, run.metadata_csv,
+                        run.benchmark_paths, run.config, run.root / "reports" / "report.html",
+                        **kwargs)
+    return out, ReportParser(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def emobox(tmp_path_factory, ravdess16k) -> tuple[TinyRun, Path, ReportParser]:
+    run = build_run(tmp_path_factory.mktemp("emobox"), ravdess16k, "emobox_6fold")
+    out, parsed = render(run, figures_dir=run.root / "results" / "figures")
+    return run, out, parsed
+
+
+def metrics_of(run: TinyRun) -> pd.DataFrame:
+    return pd.read_csv(run.root / "results" / "metrics.csv")
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def test_headline_numbers_equal_those_recomputed_from_metrics_csv(emobox) -> None:
+    run, _, parsed = emobox
+    metrics = metrics_of(run)
+    header, *rows = parsed.tables["headline"]
+    assert sorted(r[0] for r in rows) == sorted(MODELS)
+    for row in rows:
+        folds = metrics[metrics["model"] == row[0]]
+        assert row[header.index("Folds")] == str(len(folds)) == "6"
+        for column, title in SCORES.items():
+            mean, std, low, high = CELL.match(row[header.index(title)]).groups()
+            x = folds[column]
+            half = sps.t.ppf(0.975, len(x) - 1) * x.std() / np.sqrt(len(x))
+            assert (mean, std) == (pct(x.mean()), pct(x.std())), (row[0], column)
+            assert (low, high) == (pct(x.mean() - half), pct(x.mean() + half)), (row[0], column)
+        assert row[header.index("Weights used")] == folds["weights"].iloc[0]
+
+
+def test_answer_names_the_best_model_of_each_family_and_the_difference(emobox) -> None:
+    run, _, parsed = emobox
+    metrics = metrics_of(run)
+    means = metrics.groupby(["family", "model"])["accuracy"].mean()
+    best = {fam: means[fam].idxmax() for fam in ("scratch", "transfer")}
+    answer = parsed.texts["answer"]
+    assert answer.startswith("On emobox_6fold (speaker-independent, 6 folds by actor")
+    assert f"best transfer model {best['transfer']} reached" in answer
+    assert f"best scratch model {best['scratch']}:" in answer
+    a = metrics[metrics["model"] == best["scratch"]].set_index("fold")["accuracy"]
+    b = metrics[metrics["model"] == best["transfer"]].set_index("fold")["accuracy"]
+    assert f"a difference of {100 * (b - a).mean():+.1f} points" in answer
+    assert f"paired t-test p = {sps.ttest_rel(b, a).pvalue:.3f}" in answer
+    assert "n = 6 folds" in answer and "NOT real transfer" not in answer
+    assert "random-weights" not in parsed.texts and "protocol-warning" not in parsed.texts
+
+
+def test_paired_table_holds_the_per_fold_differences(emobox) -> None:
+    run, _, parsed = emobox
+    metrics = metrics_of(run).set_index(["model", "fold"])["accuracy"]
+    header, *rows = parsed.tables["paired"]
+    scratch, transfer = header[2].split()[0], header[3].split()[0]
+    folds = pd.read_csv(run.folds_csv)
+    for fold, actors, a, b, diff in rows[:-1]:
+        test_actors = folds[(folds["fold"] == int(fold)) & (folds["split"] == "test")]["actor"]
+        assert actors == ", ".join(map(str, sorted(test_actors.unique())))
+        sa, tb = metrics[(scratch, int(fold))], metrics[(transfer, int(fold))]
+        assert (a, b, diff) == (pct(sa), pct(tb), pct(tb - sa))
+    assert len(rows) - 1 == 6
+
+
+def test_published_rows_are_comparable_only_on_the_same_fold_list(emobox) -> None:
+    _, _, parsed = emobox
+    published = pd.read_csv(PUBLISHED)
+    emobox_rows = published[published["protocol"].str.contains("emobox_6fold.csv")]
+    comparable = [r for r in parsed.tables["published-comparable"][1:] if r[0] != "this run"]
+    assert sorted(r[2] for r in comparable) == sorted(emobox_rows["model"])
+    assert len(emobox_rows) > 0
+    others = parsed.tables["published-not-comparable"][1:]
+    assert len(others) == len(published) - len(emobox_rows)
+    assert all(r[5] == "not comparable" and r[6] for r in others)
+    assert {r[2] for r in others} >= set(published[published["protocol"].str.contains(
+        "dchung_4fold.csv")]["model"])
+
+
+def test_partial_fold_list_and_random_folds_are_never_comparable(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path / "dchung", ravdess16k, "dchung_4fold")
+    _, parsed = render(run)
+    assert [r for r in parsed.tables["published-comparable"][1:] if r[0] != "this run"] == []
+    dchung = [r for r in parsed.tables["published-not-comparable"][1:]
+              if "dchung_4fold.csv" in r[1]]
+    # Actors 1, 4 and 20 sit in dchung folds 3, 1 and 2: fold 4 is missing.
+    assert dchung and all("lacks folds [4]" in r[6] for r in dchung)
+    assert "protocol-warning" not in parsed.texts
+
+    run = build_run(tmp_path / "random", ravdess16k, "random_kfold")
+    _, parsed = render(run)
+    assert "NOT speaker-independent" in parsed.texts["answer"]
+    assert "splits files, not speakers" in parsed.texts["protocol-warning"]
+    assert [r for r in parsed.tables["published-comparable"][1:] if r[0] != "this run"] == []
+
+
+def test_random_weight_transfer_is_flagged(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold", transfer_weights="none (random init)")
+    _, parsed = render(run)
+    assert "resnet18 was trained from random weights" in parsed.texts["answer"]
+    assert "NOT real transfer learning" in parsed.texts["answer"]
+    assert "resnet18" in parsed.texts["random-weights"]
+    headline = {r[0]: r for r in parsed.tables["headline"][1:]}
+    assert headline["resnet18"][2] == "none (random init)"
+
+
+def test_one_family_only_says_so(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    scratch_only = [p for p in run.metrics_paths if "resnet18" not in str(p)]
+    _, parsed = render(run, metrics_paths=scratch_only)
+    assert "scratch models only (no transfer model)" in parsed.texts["answer"]
+    assert "cannot be compared" in parsed.texts["comparison-missing"]
+    assert "paired" not in parsed.tables
+
+
+def test_figures_inline_ids_and_files(emobox) -> None:
+    run, out, parsed = emobox
+    ids = [img["id"] for img in parsed.images]
+    expected = {"fig-overview-accuracy"} | {f"fig-{m}-{k}" for m in MODELS
+                                            for k in ("confusion", "class_f1", "groups", "curves")}
+    assert sorted(ids) == sorted(expected)
+    assert all(img["alt"] and img["src"].startswith("data:image/png;base64,")
+               for img in parsed.images)
+    written = sorted(p.stem for p in (run.root / "results" / "figures").glob("*.png"))
+    assert written == sorted(expected)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+               for p in (run.root / "results" / "figures").glob("*.png"))
+
+
+def test_no_external_resource(emobox) -> None:
+    _, out, parsed = emobox
+    html = out.read_text()
+    assert all(v.startswith(("data:", "#")) for _, v in parsed.links), parsed.links
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert "<script" not in html.lower() and "@import" not in html and "url(" not in html
+    assert "Content-Security-Policy" in html
+
+
+def test_provenance_config_hash_folds_and_benchmarks(emobox) -> None:
+    run, _, parsed = emobox
+    items = dict(parsed.tables["provenance-table"][1:])
+    canonical = json.dumps(run.config, sort_keys=True, separators=(",", ":"))
+    assert items["config sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert items["device"] == "cpu" and items["version of torch"].startswith("2.")
+    folds = pd.read_csv(run.folds_csv)
+    for fold, test, val, *_ in parsed.tables["folds"][1:]:
+        rows = folds[folds["fold"] == int(fold)]
+        assert test == ", ".join(map(str, sorted(rows[rows["split"] == "test"]["actor"].unique())))
+        assert val == ", ".join(map(str, sorted(rows[rows["split"] == "val"]["actor"].unique())))
+    table = {r[0]: r for r in parsed.tables["benchmarks"][1:]}
+    for rule in ("metadata", "folds", "features", "train"):
+        files = [p for p in run.benchmark_paths if p.parent.name == rule]
+        seconds = [pd.read_csv(p, sep="\t")["s"].iloc[0] for p in files]
+        assert table[rule][1:4] == [str(len(files)), f"{sum(seconds):.1f}", f"{max(seconds):.1f}"]
+    assert table["folds"][4] == "n/a"  # Snakemake's '-' for an unmeasured RSS
+
+
+def test_write_is_atomic_and_bad_input_names_the_file(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    out, _ = render(run)
+    before = out.read_bytes()
+    broken = run.models_dir / "cnnx" / "fold_2" / "predictions.csv"
+    pd.read_csv(broken).drop(columns="y_pred").to_csv(broken, index=False)
+    with pytest.raises(ValueError, match=re.escape(str(broken)) + ".*y_pred"):
+        render(run)
+    assert out.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+def test_aggregate_rows_columns_and_errors(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    table = aggregate(reversed(run.metrics_paths))
+    assert list(zip(table["model"], table["fold"])) == sorted(
+        (m, f) for m in MODELS for f in (1, 2, 3, 4, 5, 6))
+    raw = json.loads(run.metrics_paths[-1].read_text())
+    last = table[(table["model"] == raw["model"]) & (table["fold"] == raw["fold"])].iloc[0]
+    assert last["features"] == "+".join(raw["features"]) == "stft+scalogram+mfcc"
+    assert last["accuracy"] == raw["accuracy"] and "classes" not in table
+    with pytest.raises(ValueError, match="same model and fold"):
+        aggregate(run.metrics_paths + run.metrics_paths[:1])
+    bad = tmp_path / "metrics.json"
+    bad.write_text(json.dumps({k: v for k, v in raw.items() if k != "accuracy"}))
+    with pytest.raises(ValueError, match=re.escape(str(bad)) + ".*accuracy"):
+        aggregate([bad])
+    bad.write_text(json.dumps({**raw, "protocol": "dchung_4fold", "fold": 99}))
+    with pytest.raises(ValueError, match="several protocols"):
+        aggregate([*run.metrics_paths, bad])
+
+
+def test_stats_summary_and_degenerate_comparisons() -> None:
+    s = summarize([0.5, 0.6, 0.7])
+    assert s.mean == pytest.approx(0.6) and s.std == pytest.approx(0.1)
+    half = sps.t.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert (s.ci_low, s.ci_high) == pytest.approx((0.6 - half, 0.6 + half))
+    one = summarize([0.4])
+    assert one.n == 1 and one.mean == 0.4 and np.isnan(one.std) and np.isnan(one.ci_low)
+    m = pd.DataFrame({"model": ["a", "b"], "family": ["scratch", "transfer"], "fold": [1, 1],
+                      "accuracy": [0.5, 0.6]})
+    cmp = paired_comparison(m, "a", "b")
+    assert cmp.n == 1 and np.isnan(cmp.t_pvalue) and "no interval or test" in cmp.notes[0]
+    assert compare_families(m[m["family"] == "scratch"])[0] is None
+
+
+def test_one_fold_gives_no_interval_and_no_test(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    first_fold = [p for p in run.metrics_paths if p.parent.name == "fold_1"]
+    _, parsed = render(run, metrics_paths=first_fold)
+    assert "1 fold, so no interval or test" in parsed.texts["answer"]
+    header, *rows = parsed.tables["headline"]
+    cell = rows[0][header.index("Accuracy (WA)")]
+    assert re.fullmatch(r"\d+\.\d ± n/a \[n/a\]", cell), cell
+    assert len(parsed.tables["paired"]) == 3  # header, fold 1, mean
