@@ -11,6 +11,10 @@ launched it. Goal: data time under 5 % of the epoch.
 
 Features are extracted once into --workdir (default: a temporary folder) with the pipeline's own
 `build_actor_shard` and the parameters of config.yaml.
+
+Measured (actors 1-6, fold 1 of actor_kfold k=3: 180 training files, log-mel 128 x 401 resized to
+128 x 256, batch 32, CPU, 2 shared cores): tiny CNN 0.09 s waiting / 10.2 s computing (0.85 %);
+cnnx 0.28 s / 14.3 s (1.9 %). Not yet measured on a GPU, where computing shrinks the most.
 """
 from __future__ import annotations
 

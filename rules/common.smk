@@ -1,5 +1,4 @@
 # Input functions and derived constants shared by every stage.
-import inspect
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -7,6 +6,7 @@ from snakemake.utils import validate
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
 from ser.models import get_spec, list_models
+from ser.models.registry import model_source
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -70,8 +70,7 @@ def train_shards(wildcards):
 
 def model_code(wildcards):
     """The source file of the model's family, so that editing it reruns only that model."""
-    builder = get_spec(config["models"][wildcards.model]["arch"]).builder
-    return inspect.getsourcefile(builder)
+    return model_source(config["models"][wildcards.model]["arch"])
 
 
 def fold_outputs(name):

@@ -21,6 +21,7 @@ with job_log(snakemake.log[0], "train") as log:
         protocol=p.protocol,
         label_set=p.labels,
         feature_shards={k: list(snakemake.input[k]) for k in kinds},
+        feature_params={k: p.features[k] for k in kinds},
         metadata_csv=snakemake.input.metadata,
         folds_csv=snakemake.input.folds,
         fold=int(snakemake.wildcards.fold),

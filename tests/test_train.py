@@ -386,3 +386,19 @@ def test_class_weights_are_inverse_training_frequencies() -> None:
     np.testing.assert_allclose(weights.numpy(), counts.sum() / (8 * counts), rtol=1e-6)
     unweighted = Trainer(tiny_cnn(), data, TrainConfig(), torch.device("cpu")).criterion.weight
     assert unweighted is None
+
+
+def test_frame_count_of_a_1d_model_comes_from_the_data() -> None:
+    from ser import models
+    from ser.train.run import with_data_shape
+
+    meta, _ = corpus()
+    mfcc = np.random.default_rng(0).normal(size=(len(meta), 13, 188)).astype(np.float32)
+    spec = models.get_spec("kaggle_cnn1d")
+    data = FoldData({"mfcc": (mfcc, list(meta["file"]))}, meta, folds_table(meta), 1, "emotion",
+                    InputSpec(spec.input.features, spec.input.size))
+    assert with_data_shape(spec, {}, data) == {"n_frames": 188}
+    assert with_data_shape(spec, {"n_frames": 7}, data) == {"n_frames": 7}  # config wins
+    model = models.build_model("kaggle_cnn1d", 8, "none", **with_data_shape(spec, {}, data))
+    x, _, _ = next(data.batches("train", 4))
+    assert model(x).shape == (4, 8)

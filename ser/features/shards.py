@@ -5,18 +5,21 @@ stems in the metadata's order, attributes ``kind``, ``params`` (JSON, sorted key
 ``extractor_version``, ``n_files`` and ``complete`` (set last, so a file without it was never
 finished). A shard is written to ``<name>.h5.tmp`` beside its final name and renamed.
 
-Storage measured on the real corpus (RAVDESS 16 kHz, actor 1, 60 files; `benchmarks/features.py
---storage`; read = one `read_shards` of the shard, warm page cache, 2 cores):
+Storage measured with `benchmarks/features.py --storage` on the real actor 1 (60 files, 16 kHz,
+4 s, config.yaml parameters; read = one ``h5["features"][()]``, best of 3, warm page cache, on
+the shared 2-core machine under load ~4, so read times are noisy to about 2x):
 
-    kind       codec     MB     read ms
-    stft       none      {see README}
-    (numbers in benchmarks/README.md; summary below)
+    kind       MB f32: none  lzf   gzip-1 | f16: none  lzf   gzip-1 | read ms f32: none lzf gzip-1
+    stft               30.9  15.8  13.3   |      15.5   8.0   6.3   |              6.7  46.5  75.5
+    scalogram           7.6   7.6   7.1   |       3.8   3.2   2.8   |              2.2   1.4  99.2
+    mfcc                2.4   1.8   1.7   |       1.2   0.9   0.9   |              0.7   7.7  24.6
+    logmel             12.3   9.7   8.3   |       6.2   4.9   3.9   |             15.3  50.1 170.2
+    waveform           15.4   5.5   4.1   |       7.7   4.0   3.3   |              3.7  71.3  83.6
 
-Chunks of one item each, float32, no compression: lzf saved under 10 % on the dB features (the
-spectrograms of speech are dense, noisy floats) while reading twice as slowly, gzip-1 saved about
-10 % at five times the read time, and float16 halves the size but rounds dB values by up to
-0.03 dB and scalogram magnitudes by 1e-3 relative, which the feature tests would have to absorb.
-A whole corpus of every kind is about 1 GB, so size is not the constraint; reading speed is.
+Chosen: chunks of one item each, float32, no compression (`COMPRESSION`). Compression halves
+the STFT (its dB floor at -80 repeats) and the waveform, but reads 5 to 20 times slower, and the
+whole corpus of every kind is only about 1.7 GB uncompressed (24 actors x 69 MB). float16 halves
+every kind but rounds dB values by up to 0.03 dB, beyond the agreement the feature tests hold.
 """
 from __future__ import annotations
 

@@ -69,10 +69,16 @@ def power_to_db(power: torch.Tensor, ref: float | str = 1.0,
 
 def logmel(waves: torch.Tensor, sample_rate: int, n_fft: int = 1024, win_length: int | None = None,
            hop_length: int = 256, n_mels: int = 128, fmin: float = 0.0,
-           fmax: float | None = None, top_db: float | None = None) -> torch.Tensor:
-    """Log-mel spectrogram in dB (ref 1.0): (B, n_mels, T)."""
+           fmax: float | None = None, top_db: float | None = None, *,
+           power: torch.Tensor | None = None) -> torch.Tensor:
+    """Log-mel spectrogram in dB (ref 1.0): (B, n_mels, T).
+
+    `power` is this batch's `power_spectrogram` with the same n_fft, hop and window, when a
+    caller extracting several kinds has it already (see `ser.features.extract.extract_all`).
+    """
     fb = mel_filters(sample_rate, n_fft, n_mels, float(fmin), float(fmax or sample_rate / 2))
-    power = power_spectrogram(waves, n_fft, hop_length, win_length)
+    if power is None:
+        power = power_spectrogram(waves, n_fft, hop_length, win_length)
     return power_to_db(torch.matmul(fb.to(waves.device), power), top_db=top_db)
 
 
@@ -88,19 +94,24 @@ def dct_ortho(n_mels: int, n_mfcc: int) -> torch.Tensor:
 
 def mfcc(waves: torch.Tensor, sample_rate: int, n_mfcc: int = 20, n_fft: int = 2048,
          win_length: int | None = None, hop_length: int = 512, n_mels: int = 128,
-         fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0) -> torch.Tensor:
-    """Mel-frequency cepstral coefficients: (B, n_mfcc, T)."""
+         fmin: float = 0.0, fmax: float | None = None, top_db: float | None = 80.0, *,
+         power: torch.Tensor | None = None) -> torch.Tensor:
+    """Mel-frequency cepstral coefficients: (B, n_mfcc, T); `power` as for `logmel`."""
     if n_mfcc > n_mels:
         raise ValueError(f"n_mfcc={n_mfcc} is more than n_mels={n_mels}")
     db = logmel(waves, sample_rate, n_fft=n_fft, win_length=win_length, hop_length=hop_length,
-                n_mels=n_mels, fmin=fmin, fmax=fmax, top_db=top_db)
+                n_mels=n_mels, fmin=fmin, fmax=fmax, top_db=top_db, power=power)
     return torch.matmul(dct_ortho(n_mels, n_mfcc).to(waves.device), db)
 
 
 def stft_db(waves: torch.Tensor, sample_rate: int, n_fft: int = 2048, hop_length: int = 512,
             win_length: int | None = None, ref: float | str = "max",
-            top_db: float | None = 80.0) -> torch.Tensor:
-    """STFT magnitude in dB: (B, n_fft // 2 + 1, T). `sample_rate` is unused (uniform signature)."""
+            top_db: float | None = 80.0, *, power: torch.Tensor | None = None) -> torch.Tensor:
+    """STFT magnitude in dB: (B, n_fft // 2 + 1, T); `power` as for `logmel`.
+
+    `sample_rate` is unused (uniform signature).
+    """
     del sample_rate
-    return power_to_db(power_spectrogram(waves, n_fft, hop_length, win_length), ref=ref,
-                       top_db=top_db)
+    if power is None:
+        power = power_spectrogram(waves, n_fft, hop_length, win_length)
+    return power_to_db(power, ref=ref, top_db=top_db)

@@ -3,7 +3,8 @@ from-scratch model of jingwoo4710/Audio-Emotions-Classification.
 
 The original reads 13 MFCCs averaged over the coefficient axis, one value per frame (about 216
 frames of 2.5 s at 44.1 kHz, hop 512). Here the model takes the stored `mfcc` feature (B, n_mfcc,
-T) and averages over the coefficients itself, so the stored shard stays a plain MFCC matrix.
+T) and averages over the coefficients itself, so the stored shard stays a plain MFCC matrix; it
+averages the first `n_coefficients` (13, as the original) of however many are stored.
 
 Our choice on the input length: the original ends in Flatten -> Dense, whose width depends on the
 number of frames. We keep that layer (rather than a lazy or pooled one, which would change the
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ser.models.panns import init_layer
 from ser.models.registry import InputSpec, ModelSpec, register
 from ser.models.weights import init_from_scratch
 
@@ -43,22 +45,25 @@ class KaggleCNN1D(nn.Module):
     """Conv1D(256) x 2 (BN, pool 8) -> Conv1D(128) x 4 (BN, pool 8) -> Conv1D(64) x 2 -> Flatten
     -> Dense(n_classes). The softmax lives in the loss."""
 
-    def __init__(self, n_classes: int, n_frames: int = 251):
+    def __init__(self, n_classes: int, n_frames: int = 251, n_coefficients: int = 13):
         super().__init__()
-        self.n_frames = n_frames
+        self.n_frames, self.n_coefficients = n_frames, n_coefficients
         self.features = nn.Sequential(
             *conv_relu(1, 256, 1), *conv_bn_block(256, 256),
             *conv_relu(256, 128, 3), *conv_bn_block(128, 128),
             *conv_relu(128, 64, 2))
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(64 * (n_frames // 64), n_classes)
+        for layer in self.modules():
+            if isinstance(layer, (nn.Conv1d, nn.Linear)):
+                init_layer(layer)  # Keras' default: Glorot-uniform kernels, zero biases
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 3 or x.shape[-1] != self.n_frames:
-            raise ValueError(f"kaggle_cnn1d expects MFCCs (B, n_mfcc, {self.n_frames}), got "
-                             f"{tuple(x.shape)}; set the model's `n_frames` to the number of "
-                             f"frames of the features")
-        x = x.mean(dim=1, keepdim=True)  # (B, 1, T): the mean MFCC of each frame
+        if x.dim() != 3 or x.shape[-1] != self.n_frames or x.shape[1] < self.n_coefficients:
+            raise ValueError(f"kaggle_cnn1d expects MFCCs (B, >={self.n_coefficients}, "
+                             f"{self.n_frames}), got {tuple(x.shape)}; set the model's "
+                             f"`n_frames` to the number of frames of the features")
+        x = x[:, :self.n_coefficients].mean(dim=1, keepdim=True)  # (B, 1, T): mean MFCC per frame
         x = self.features(x)             # (B, 64, T/64)
         return self.fc(self.flatten(x))  # (B, n_classes)
 
@@ -66,10 +71,11 @@ class KaggleCNN1D(nn.Module):
 @register(ModelSpec(
     name="kaggle_cnn1d", family="scratch", input=InputSpec(("mfcc",), None),
     defaults={"optimizer": "rmsprop", "lr": 1e-5, "batch_size": 16, "epochs": 100,
-              "n_frames": 251},
+              "n_frames": 251, "n_coefficients": 13},
     source="Eu Jin Lok 2019, Kaggle 'Audio Emotion Part 3 - Baseline model'; "
            "jingwoo4710/Audio-Emotions-Classification"))
 def build_kaggle_cnn1d(n_classes: int, pretrained: str, cache_dir: Path,
-                       n_frames: int = 251) -> KaggleCNN1D:
+                       n_frames: int = 251, n_coefficients: int = 13) -> KaggleCNN1D:
     del cache_dir
-    return init_from_scratch(KaggleCNN1D(n_classes, int(n_frames)), pretrained)
+    return init_from_scratch(KaggleCNN1D(n_classes, int(n_frames), int(n_coefficients)),
+                             pretrained)

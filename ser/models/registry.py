@@ -72,6 +72,15 @@ def get_spec(name: str) -> ModelSpec:
     return _REGISTRY[name][0]
 
 
+def model_source(name: str) -> str:
+    """The source file of model `name`'s family, so that the workflow reruns a model when its
+    code changes."""
+    import inspect
+
+    get_spec(name)
+    return inspect.getsourcefile(_REGISTRY[name][1])
+
+
 def build_model(name: str, n_classes: int, pretrained: str = "none",
                 cache_dir: str | Path | None = None, **hparams) -> nn.Module:
     """Build model `name` with a fresh `n_classes` head and its initial weights.
@@ -88,8 +97,9 @@ def build_model(name: str, n_classes: int, pretrained: str = "none",
     pretrained = str(pretrained)
     is_option = pretrained in spec.pretrained_options or pretrained == "none"
     if not is_option and not Path(pretrained).suffix and "/" not in pretrained:
-        raise ValueError(f"{name}: pretrained={pretrained!r} is neither one of "
-                         f"{['none', *spec.pretrained_options]} nor a path to a weights file")
+        options = list(dict.fromkeys(("none", *spec.pretrained_options)))
+        raise ValueError(f"{name}: pretrained={pretrained!r} is neither one of {options} nor a "
+                         f"path to a weights file")
     builder = _REGISTRY[name][1]
     try:
         model = builder(n_classes, pretrained, resolve_cache_dir(cache_dir), **hparams)

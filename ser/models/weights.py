@@ -60,7 +60,7 @@ def fetch(url: str, file_name: str, cache_dir: Path) -> Path:
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(url, str(path), progress=False)
-    except Exception as err:  # noqa: BLE001 - any network or disk failure means the same to the user
+    except Exception as err:  # noqa: BLE001 - any network or disk failure means the same here
         raise WeightsUnavailableError(
             f"pretrained weights {file_name!r} are not in {cache_dir.resolve()} and could not be "
             f"downloaded from {url} ({type(err).__name__}: {err}). Place the file {file_name!r} "
@@ -116,7 +116,8 @@ def describe(model: nn.Module, description: str) -> nn.Module:
 
 
 def weights_description(model: nn.Module) -> str:
-    """'none (random init)', 'imagenet:IMAGENET1K_V1 (sha256 ...)', 'audioset:<file>', 'file:<path>'."""
+    """Where `model`'s initial weights came from: 'none (random init)',
+    'imagenet:<enum> (sha256 ...)', 'audioset:<file>' or 'file:<path> (sha256 ...)'."""
     return getattr(model, "weights_description", "unknown (not built by ser.models)")
 
 

@@ -27,9 +27,11 @@ def split_model_config(model_name: str, model_cfg: Mapping) -> tuple[str, str, d
     """(arch, pretrained, training overrides, architecture hyper-parameters)."""
     arch = model_cfg.get("arch", model_name)
     pretrained = str(model_cfg.get("pretrained", "none"))
-    rest = {k: v for k, v in model_cfg.items() if k not in ("arch", "pretrained")}
-    overrides = {k: v for k, v in rest.items() if k in _TRAIN_KEYS}
-    hparams = {k: v for k, v in rest.items() if k not in _TRAIN_KEYS}
+    overrides = {k: v for k, v in model_cfg.items() if k in _TRAIN_KEYS}
+    # Constructor keywords live under `hparams` (config schema); `input_size` rides along with them.
+    hparams = dict(model_cfg.get("hparams") or {})
+    if "input_size" in model_cfg:
+        hparams["input_size"] = model_cfg["input_size"]
     return arch, pretrained, overrides, hparams
 
 
@@ -42,6 +44,19 @@ def input_spec(arch_spec, hparams: dict) -> tuple[InputSpec, dict]:
         if "input_size" not in getattr(arch_spec, "defaults", {}):
             del hparams["input_size"]
     return InputSpec(tuple(arch_spec.input.features), size), hparams
+
+
+def with_data_shape(arch_spec, hparams: dict, data: FoldData) -> dict:
+    """Fill `n_frames`, when the model declares it and the config leaves it out, from the data.
+
+    A model on the stored layout (size None) with a fixed dense head must know the number of
+    frames, which follows from the audio duration and hop, not from the model.
+    """
+    if "n_frames" in getattr(arch_spec, "defaults", {}) and "n_frames" not in hparams \
+            and arch_spec.input.size is None:
+        kind = arch_spec.input.features[0]
+        return {**hparams, "n_frames": int(data.splits["train"].features[kind].shape[-1])}
+    return hparams
 
 
 def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping,
@@ -71,6 +86,7 @@ def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping
                                feature_params)
     # the initial weights are part of what the seed must fix
     state.seed_everything(cfg.seed, resolve_device(cfg.device))
+    build_hparams = with_data_shape(spec, build_hparams, data)
     model = models.build_model(arch, data.n_classes, pretrained, cache_dir=weights_cache_dir,
                                **build_hparams)
     info = {"model": model_name, "arch": arch, "family": spec.family,
