@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/features.py [--corpus ../shared/data/ravdess-16k] [--ref-files 40]
     .venv/bin/python benchmarks/features.py --storage   # shard codecs / dtypes on one actor
 
-Ours streams the corpus one actor at a time (decode, extract every kind of config.yaml, write the
-shards to a temporary folder), so its memory is one actor's features whatever the corpus size.
+Ours streams the corpus one actor at a time (decode, `extract_batches` of every kind of
+config.yaml in batches of 8 on `--threads` single-threaded workers, write the shards to a
+temporary folder), so its memory is one actor's features whatever the corpus size.
 The reference decodes the same way and then calls, per file, what the earlier projects called:
 librosa melspectrogram + power_to_db, librosa mfcc, amplitude_to_db(|stft|, ref=np.max) and
 pywt.cwt(x, range(1, 128), 'morl'); it runs on a subset because it takes ~1.5 s per file.
@@ -24,7 +25,7 @@ import pywt
 import torch
 import yaml
 
-from ser.features import build_actor_shard, extract, read_shards, write_shard
+from ser.features import extract_batches, write_shard
 from ser.features.shards import load_waves
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,25 +41,40 @@ def corpus_csv(corpus: Path, out: Path) -> Path:
 
 
 def run_ours(csv: Path, cfg: dict, out: Path, batch_size: int) -> tuple[float, int, dict]:
-    """Per actor: decode once, extract every kind in batches, write one shard per kind."""
+    """Per actor: decode once, extract every kind, write one shard per kind."""
     import pandas as pd
 
     meta = pd.read_csv(csv)
     sr = cfg["audio"]["sample_rate"]
-    per_kind = dict.fromkeys(["decode", *cfg["features"]], 0.0)
+    steps = dict.fromkeys(["decode", "extract", "write"], 0.0)
     t0 = time.perf_counter()
     for actor, rows in meta.groupby("actor"):
-        t = time.perf_counter()
+        t = [time.perf_counter()]
         waves = load_waves(rows["path"].tolist(), cfg["audio"])
-        per_kind["decode"] += time.perf_counter() - t
+        t.append(time.perf_counter())
+        feats = extract_batches(waves, sr, cfg["features"], batch_size=batch_size)
+        t.append(time.perf_counter())
         for kind, params in cfg["features"].items():
-            t = time.perf_counter()
-            feats = np.concatenate([extract(kind, waves[i:i + batch_size], sr, params).numpy()
-                                    for i in range(0, len(waves), batch_size)])
-            write_shard(out / kind / f"actor_{actor:02d}.h5", feats, rows["file"].tolist(),
-                        {"kind": kind, "params": params})
-            per_kind[kind] += time.perf_counter() - t
-    return time.perf_counter() - t0, len(meta), per_kind
+            write_shard(out / kind / f"actor_{actor:02d}.h5", feats[kind].numpy(),
+                        rows["file"].tolist(), {"kind": kind, "params": params})
+        t.append(time.perf_counter())
+        for step, (a, b) in zip(steps, zip(t, t[1:])):
+            steps[step] += b - a
+    return time.perf_counter() - t0, len(meta), steps
+
+
+def per_kind_seconds(csv: Path, cfg: dict, batch_size: int, actor: int = 1) -> dict[str, float]:
+    """Extraction seconds of each kind alone on one actor, times the number of actors."""
+    import pandas as pd
+
+    meta = pd.read_csv(csv)
+    waves = load_waves(meta[meta["actor"] == actor]["path"].tolist(), cfg["audio"])
+    sr, times = cfg["audio"]["sample_rate"], {}
+    for kind, params in cfg["features"].items():
+        t = time.perf_counter()
+        extract_batches(waves, sr, {kind: params}, batch_size=batch_size)
+        times[kind] = (time.perf_counter() - t) * meta["actor"].nunique()
+    return times
 
 
 def reference_one(x: np.ndarray, sr: int, f: dict) -> None:
@@ -86,28 +102,29 @@ def run_reference(csv: Path, cfg: dict, n_files: int) -> tuple[float, int]:
 
 
 def storage(csv: Path, cfg: dict, out: Path) -> None:
-    """Size and read time of one actor's shards per codec and dtype."""
-    import ser.features.shards as shards
+    """Size and read time of one actor's features per codec and dtype (chunks of one item)."""
+    import pandas as pd
 
+    meta = pd.read_csv(csv)
+    waves = load_waves(meta[meta["actor"] == 1]["path"].tolist(), cfg["audio"])
+    feats = extract_batches(waves, cfg["audio"]["sample_rate"], cfg["features"])
     print(f"{'kind':10s} {'dtype':8s} {'codec':6s} {'MB':>7s} {'read ms':>8s}")
-    for kind in ("stft", "scalogram", "mfcc", "logmel", "waveform"):
+    for kind, data in feats.items():
         for dtype in ("float32", "float16"):
-            for codec in (None, "lzf", "gzip"):
-                shards.COMPRESSION = codec
+            for codec, opts in ((None, None), ("lzf", None), ("gzip", 1)):
                 path = out / f"{kind}_{dtype}_{codec}.h5"
-                build_actor_shard(csv, 1, kind, cfg["features"][kind], cfg["audio"], path)
-                if dtype == "float16":  # rewrite the same data as float16 to measure it
-                    feats, files = read_shards([path])
-                    with h5py.File(path, "w") as h5:
-                        h5.create_dataset("features", data=feats.astype(np.float16),
-                                          chunks=(1, *feats.shape[1:]), compression=codec)
+                with h5py.File(path, "w") as h5:
+                    h5.create_dataset("features", data=data.numpy().astype(dtype),
+                                      chunks=(1, *data.shape[1:]), compression=codec,
+                                      compression_opts=opts)
                 reads = []
                 for _ in range(3):
                     t = time.perf_counter()
                     with h5py.File(path) as h5:
                         h5["features"][()]
                     reads.append(time.perf_counter() - t)
-                print(f"{kind:10s} {dtype:8s} {codec or 'none':6s} "
+                label = f"{codec}-{opts}" if opts else codec or "none"
+                print(f"{kind:10s} {dtype:8s} {label:6s} "
                       f"{path.stat().st_size / 1e6:7.2f} {1e3 * min(reads):8.1f}")
 
 
@@ -116,7 +133,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-16k")
     ap.add_argument("--ref-files", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=60)
+    ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--storage", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,8 +142,9 @@ def main() -> None:
         csv = corpus_csv(args.corpus, Path(tmp))
         if args.storage:
             return storage(csv, cfg, Path(tmp))
-        ours_s, n, per_kind = run_ours(csv, cfg, Path(tmp), args.batch_size)
+        ours_s, n, steps = run_ours(csv, cfg, Path(tmp), args.batch_size)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        per_kind = per_kind_seconds(csv, cfg, args.batch_size)
         ref_s, n_ref = run_reference(csv, cfg, args.ref_files)
     ours_fps, ref_fps = n / ours_s, n_ref / ref_s
     print(f"threads={args.threads} batch={args.batch_size} kinds={','.join(cfg['features'])}")
@@ -135,7 +153,8 @@ def main() -> None:
     print(f"{'reference (librosa + pywt per file)':34s} {n_ref:6d} {ref_s:8.1f} {ref_fps:8.2f}")
     print(f"speed-up: {ours_fps / ref_fps:.1f}x   reference on {n} files (extrapolated): "
           f"{n / ref_fps:.0f} s   our peak RSS: {peak_mb:.0f} MB")
-    print("ours per step (s): "
+    print("ours per step (s): " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()))
+    print("ours per kind alone (actor 1 x 24, s): "
           + ", ".join(f"{k} {v:.1f}" for k, v in per_kind.items()))
 
 

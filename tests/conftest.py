@@ -68,7 +68,11 @@ def tiny_config(tmp_path_factory, ravdess16k: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_config: Path) -> Path:
-    """A finished run of the whole pipeline on six real actors (2 models x 3 folds)."""
+    """A finished run of the whole pipeline on six real actors (2 models x 3 folds).
+
+    Run as users run it, `--cores 8 --resources gpu=1` (tests/test_gpu.py checks from its
+    benchmark files that no two training jobs overlapped).
+    """
     workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir, "--cores", "2", "--resources", "gpu=1", configfiles=(tiny_config,))
+    run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1", configfiles=(tiny_config,))
     return workdir

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from ser.audio import fix_length, load_audio
-from ser.features import compose_image, extract
+from ser.features import compose_image, extract, extract_batches
 from ser.features.wavelet import cwt_morlet
 
 SR = 16000
@@ -47,7 +47,8 @@ def test_logmel_matches_librosa(waves, config):
     p = config["features"]["logmel"]
     ours = _ours("logmel", waves, p)
     for x, o in zip(waves, ours):
-        mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=p["n_fft"], win_length=p["win_length"],
+        mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=p["n_fft"],
+                                             win_length=p["win_length"],
                                              hop_length=p["hop_length"], n_mels=p["n_mels"],
                                              fmin=p["fmin"], fmax=p["fmax"])
         _assert_db_close(o, librosa.power_to_db(mel, ref=1.0, top_db=None), floor_db=-80.0)
@@ -105,6 +106,22 @@ def test_waveform_is_identity_and_bad_params_are_named(waves):
         _ours("logmel", waves, {"n_mel": 64})
     with pytest.raises(ValueError, match="unknown feature kind 'mel'"):
         _ours("mel", waves, {})
+
+
+def test_batched_threads_and_shared_stft_equal_extract_per_kind(waves, config):
+    # Three items in batches of 2 on 2 worker threads: the last batch is short, mfcc and stft
+    # share one power spectrogram (equal framing in config.yaml), logmel does not.
+    w = torch.from_numpy(np.concatenate([waves, waves[:1, ::-1].copy()]))
+    torch.set_num_threads(2)
+    feats = extract_batches(w, SR, config["features"], batch_size=2, workers=2)
+    assert torch.get_num_threads() == 2
+    assert list(feats) == list(config["features"])
+    for kind, params in config["features"].items():
+        expected = extract(kind, w, SR, params)
+        assert feats[kind].shape == expected.shape
+        torch.testing.assert_close(feats[kind], expected, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="does not take \\['power'\\]"):
+        extract_batches(w, SR, {"stft": {"power": 1.0}})
 
 
 def test_compose_image_order_and_shape(waves, config):

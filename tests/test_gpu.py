@@ -154,11 +154,8 @@ def test_gpu_resource_serialises_gpu_jobs(tmp_path, repo_root, gpus):
 
 
 @pytest.mark.slow
-def test_tiny_pipeline_never_trains_two_models_at_once(tmp_path, tiny_config):
-    from conftest import run_snakemake
-
-    # --cores 8 leaves room for two 4-thread train jobs: only gpu=1 keeps them apart
-    run_snakemake(tmp_path, "--cores", "8", "--resources", "gpu=1", configfiles=(tiny_config,))
-    benchmarks = sorted((tmp_path / "logs" / "benchmarks" / "train").glob("*.tsv"))
+def test_tiny_pipeline_never_trains_two_models_at_once(tiny_run):
+    # tiny_run ran with --cores 8, room for two 4-thread train jobs: only gpu=1 keeps them apart
+    benchmarks = sorted((tiny_run / "logs" / "benchmarks" / "train").glob("*.tsv"))
     assert len(benchmarks) >= 2, f"expected several train jobs, found {benchmarks}"
     assert overlaps(job_intervals(benchmarks)) == []

@@ -6,20 +6,22 @@ stems in the metadata's order, attributes ``kind``, ``params`` (JSON, sorted key
 finished). A shard is written to ``<name>.h5.tmp`` beside its final name and renamed.
 
 Storage measured with `benchmarks/features.py --storage` on the real actor 1 (60 files, 16 kHz,
-4 s, config.yaml parameters; read = one ``h5["features"][()]``, best of 3, warm page cache, on
-the shared 2-core machine under load ~4, so read times are noisy to about 2x):
+4 s, config.yaml parameters; chunks of one item; read = one ``h5["features"][()]``, best of 3,
+warm page cache; the shared 2-core machine was under load ~6, so read times are noisy to ~2x):
 
-    kind       MB f32: none  lzf   gzip-1 | f16: none  lzf   gzip-1 | read ms f32: none lzf gzip-1
-    stft               30.9  15.8  13.3   |      15.5   8.0   6.3   |              6.7  46.5  75.5
-    scalogram           7.6   7.6   7.1   |       3.8   3.2   2.8   |              2.2   1.4  99.2
-    mfcc                2.4   1.8   1.7   |       1.2   0.9   0.9   |              0.7   7.7  24.6
-    logmel             12.3   9.7   8.3   |       6.2   4.9   3.9   |             15.3  50.1 170.2
-    waveform           15.4   5.5   4.1   |       7.7   4.0   3.3   |              3.7  71.3  83.6
+    kind       MB f32: none  lzf  gzip-1 | f16: none  lzf  gzip-1 | read ms f32: none  lzf gzip-1
+    waveform           15.4   5.5   4.3  |       7.7   4.0   3.3  |              4.4  68.7  82.9
+    logmel             12.3   9.7   8.4  |       6.2   4.9   3.9  |              2.8  34.1  82.3
+    mfcc                2.4   1.8   1.7  |       1.2   0.9   0.9  |              0.9   7.8  13.2
+    stft               30.9  15.8  13.7  |      15.5   8.0   6.5  |             18.1  87.5 162.5
+    scalogram           7.6   7.6   7.1  |       3.8   3.2   2.8  |              2.3   2.5  61.8
 
 Chosen: chunks of one item each, float32, no compression (`COMPRESSION`). Compression halves
 the STFT (its dB floor at -80 repeats) and the waveform, but reads 5 to 20 times slower, and the
-whole corpus of every kind is only about 1.7 GB uncompressed (24 actors x 69 MB). float16 halves
-every kind but rounds dB values by up to 0.03 dB, beyond the agreement the feature tests hold.
+whole corpus of every kind is only 1.65 GB uncompressed (24 actors x 68.6 MB). float16 halves
+every kind but rounds dB values by up to 0.03 dB (most of the 0.05 dB agreement with librosa
+that tests/test_features.py holds) and scalogram values by up to 5e-4 relative (5 times the
+1e-4 agreement with pywt).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ import pandas as pd
 import torch
 
 from ser.audio import fix_length, load_audio
-from ser.features.extract import check_params, extract
+from ser.features.extract import check_params, extract_batches
 
 EXTRACTOR_VERSION = "1"
 COMPRESSION: str | None = None  # see the measurements above
@@ -125,7 +127,7 @@ def load_waves(paths: list[str], audio_params: dict) -> torch.Tensor:
 
 def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: dict,
                       audio_params: dict, out_path: str | Path, device: str = "cpu",
-                      batch_size: int = 64, log: logging.Logger | None = None) -> int:
+                      batch_size: int = 8, log: logging.Logger | None = None) -> int:
     """Extract `kind` for every file of `actor` in the metadata and write one shard; returns N."""
     check_params(kind, params)
     meta = pd.read_csv(metadata_csv)
@@ -137,14 +139,12 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         raise ValueError(f"{metadata_csv}: no files of actor {actor}")
     paths, files = rows["path"].astype(str).tolist(), rows["file"].astype(str).tolist()
     sr = int(audio_params["sample_rate"])
-    parts = []
-    for start in range(0, len(paths), batch_size):
-        waves = load_waves(paths[start:start + batch_size], audio_params).to(device)
-        parts.append(extract(kind, waves, sr, params).cpu().numpy())
+    waves = load_waves(paths, audio_params).to(device)  # one actor: ~60 files, 15 MB
+    feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
     attrs = {"kind": kind, "params": params, "extractor_version": EXTRACTOR_VERSION,
              "sample_rate": sr, "offset": float(audio_params.get("offset", 0.0)),
              "duration": float(audio_params["duration"])}
-    write_shard(out_path, np.concatenate(parts), files, attrs)
+    write_shard(out_path, feats.cpu().numpy(), files, attrs)
     if log is not None:
         log.info("actor %02d %s: %d files -> %s", actor, kind, len(files), out_path)
     return len(files)

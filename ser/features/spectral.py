@@ -29,7 +29,8 @@ def _window(win_length: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=16)
-def mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
+                fmax: float) -> torch.Tensor:
     """Slaney-style mel filter bank (n_mels, n_fft // 2 + 1), built once per parameter set."""
     if fmax > sample_rate / 2:
         raise ValueError(f"fmax={fmax} Hz is above the Nyquist frequency of {sample_rate} Hz audio")

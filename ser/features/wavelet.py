@@ -17,6 +17,13 @@ is narrow) was tried and rejected: pywt resamples the wavelet integral by floori
 leaks about 1e-3 of each kernel's peak gain to all frequencies, and at the largest scales that
 leakage is most of pywt's output, so a band-limited shortcut differs from pywt by up to the
 whole value there.
+
+Cost: one inverse real FFT per (item, scale), 182,880 of them for the corpus, is nearly all of
+the extraction time. All scales share one length, the smallest fast length >= S + the largest
+kernel's reach (65536 for 4 s at 16 kHz): grouping scales by kernel length would give 64800 to
+the scales up to ~100, 1 % fewer points, but torch's (MKL) 64800-point transform measured 15 to
+25 % slower than its 65536-point one; overlap-save in blocks of 256 to 16384 points by scale
+(10 % fewer operations) was not measurably faster either.
 """
 from __future__ import annotations
 
@@ -68,12 +75,10 @@ def _scale_chunks(waves: torch.Tensor, n_scales: int, precision: int,
                   chunk: int) -> Iterator[tuple[int, slice, torch.Tensor]]:
     """(item, scales, coefficients (k, N)) for each item and slice of at most `chunk` scales.
 
-    One item at a time, so that a step's buffers (2 x `chunk` rows of N floats, about 32 MB at the
-    default) stay near the cache: batching items into one larger transform was slower, because
-    each pass over the coefficients (product, inverse FFT, magnitude) then streams from memory.
-    The yielded tensor is a reused buffer, valid until the next step (fresh large allocations
-    per step cost more page faults than the transforms themselves). Only its first S samples
-    are pywt's.
+    One item at a time, so that a step's buffers (`chunk` rows of N floats and of N/2 complex
+    values, 32 MB at the default) stay the same size whatever the batch. The yielded tensor is a
+    reused buffer, valid until the next step (fresh large allocations per step cost more page
+    faults than the transforms themselves). Only its first S samples are pywt's.
     """
     batch, n = waves.shape
     scales = tuple(float(s) for s in range(1, n_scales + 1))
@@ -119,12 +124,12 @@ def scalogram(waves: torch.Tensor, sample_rate: int, n_scales: int = 127, hop_le
 def frame_mean_abs(coef: torch.Tensor, n: int, hop_length: int) -> torch.Tensor:
     """Mean of |coef| over frames of its first `n` samples; the last frame may be short.
 
-    The L1 norm takes the magnitude and sums in one pass over the frame, without a temporary.
+    `coef` is scratch: its magnitude is taken in place. abs then mean measured 4 times faster
+    than the one-pass L1 norm (torch.linalg.vector_norm), whose CPU reduction is not vectorised.
     """
+    mag = coef[..., :n].abs_()
     full = n // hop_length
-    frames = torch.linalg.vector_norm(coef[..., : full * hop_length].unflatten(-1, (full, hop_length)),
-                                      ord=1, dim=-1) / hop_length
+    frames = mag[..., : full * hop_length].unflatten(-1, (full, hop_length)).mean(-1)
     if n % hop_length:
-        tail = torch.linalg.vector_norm(coef[..., full * hop_length : n], ord=1, dim=-1)
-        frames = torch.cat([frames, (tail / (n % hop_length))[..., None]], -1)
+        frames = torch.cat([frames, mag[..., full * hop_length :].mean(-1, keepdim=True)], -1)
     return frames

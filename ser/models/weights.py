@@ -81,8 +81,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         with torch.serialization.safe_globals(_NUMPY_SAFE):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001
+        # An empty or cut file can fail with an empty message; its size then says why.
+        detail = str(err).partition("\n")[0] or f"{path.stat().st_size} bytes"
         raise ValueError(f"{path}: not a readable weights file ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0]})") from err
+                         f"{detail})") from err
     for key in ("model", "state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

@@ -1,0 +1,106 @@
+"""Incremental reruns: after one edit, a dry run on the finished tiny run schedules exactly the
+jobs the edit affects, for the reason Snakemake gives (params, code, or inputs they feed)."""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+from ser.models import get_spec
+from ser.models.registry import model_source
+
+pytestmark = pytest.mark.slow
+
+JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$")
+DOWNSTREAM = {"aggregate", "report", "all"}  # the jobs every retrained model feeds
+
+
+def scheduled(dry_run_stdout: str) -> dict[str, str]:
+    """{job: reason} of a dry run's job blocks; a job is `rule` or `rule[key=value,...]`."""
+    jobs = {}
+    for block in dry_run_stdout.split("\n\n"):
+        lines = [l for l in block.splitlines() if l.strip() and not l.startswith("[")]
+        header = JOB_HEADER.match(lines[0]) if lines else None
+        if not header:
+            continue
+        fields = dict(l.strip().split(": ", 1) for l in lines[1:] if ": " in l)
+        wildcards = sorted(fields["wildcards"].split(", ")) if "wildcards" in fields else []
+        job = header.group(1) + (f"[{','.join(wildcards)}]" if wildcards else "")
+        assert job not in jobs, f"{job} scheduled twice"
+        jobs[job] = fields.get("reason", "")
+    return jobs
+
+
+def dry_run(workdir: Path, *configfiles: Path) -> dict[str, str]:
+    proc = run_snakemake(workdir, "-n", configfiles=configfiles, timeout=180)
+    if "Nothing to be done" in proc.stdout:
+        return {}
+    jobs = scheduled(proc.stdout)
+    assert jobs, f"no job blocks in the dry run:\n{proc.stdout[-3000:]}"
+    return jobs
+
+
+def override(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "override.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_config: Path) -> dict:
+    return yaml.safe_load(tiny_config.read_text())
+
+
+def train_jobs(tiny: dict, model: str) -> set[str]:
+    folds = range(1, tiny["protocol"]["k"] + 1)
+    return {f"train[fold={f},model={model}]" for f in folds}
+
+
+def test_unchanged_tree_reruns_nothing(tiny_run: Path, tiny_config: Path):
+    assert dry_run(tiny_run, tiny_config) == {}
+
+
+def test_one_model_hyperparameter_reruns_only_that_model(tiny_run, tiny_config, tiny, tmp_path):
+    lr = tiny["models"]["resnet18"]["lr"] / 2
+    edit = override(tmp_path, f"models:\n  resnet18:\n    lr: {lr}\n")
+    jobs = dry_run(tiny_run, tiny_config, edit)
+    assert set(jobs) == train_jobs(tiny, "resnet18") | DOWNSTREAM
+    for job in train_jobs(tiny, "resnet18"):
+        assert jobs[job].startswith("Params have changed"), jobs[job]
+
+
+def test_one_feature_parameter_rebuilds_its_shards_and_their_models(tiny_run, tiny_config,
+                                                                    tiny, tmp_path):
+    # the premise: kaggle_cnn1d reads the mfcc shards, resnet18 does not
+    assert "mfcc" in get_spec("kaggle_cnn1d").input.features
+    assert "mfcc" not in get_spec("resnet18").input.features
+    n_mfcc = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["mfcc"]["n_mfcc"]
+    edit = override(tmp_path, f"features:\n  mfcc:\n    n_mfcc: {n_mfcc // 2}\n")
+    jobs = dry_run(tiny_run, tiny_config, edit)
+    shards = {f"features[actor={a:02d},feature=mfcc]" for a in tiny["ravdess"]["actors"]}
+    assert set(jobs) == shards | train_jobs(tiny, "kaggle_cnn1d") | DOWNSTREAM
+    for job in shards:
+        assert jobs[job].startswith("Params have changed"), jobs[job]
+    for job in train_jobs(tiny, "kaggle_cnn1d"):
+        assert "Input files updated by another job: results/features/mfcc/" in jobs[job], jobs[job]
+
+
+def test_touching_one_model_family_source_reruns_only_that_model(tiny_run, tiny_config, tiny):
+    source = Path(model_source(tiny["models"]["kaggle_cnn1d"]["arch"]))
+    assert source == REPO / "ser" / "models" / "kaggle.py"
+    assert source != Path(model_source(tiny["models"]["resnet18"]["arch"]))
+    before = source.stat()
+    try:
+        now = time.time()
+        os.utime(source, (now, now))
+        jobs = dry_run(tiny_run, tiny_config)
+    finally:
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert set(jobs) == train_jobs(tiny, "kaggle_cnn1d") | DOWNSTREAM
+    for job in train_jobs(tiny, "kaggle_cnn1d"):
+        assert "Updated input files" in jobs[job] and str(source) in jobs[job], jobs[job]
