@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import psutil
 import pytest
 
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
@@ -177,6 +178,29 @@ def _cancel_all_jobs() -> None:
         subprocess.run(["scancel", *ids], capture_output=True, timeout=20)
 
 
+def _job_steps(root: Path) -> list[int]:
+    """The slurmstepd processes of the cluster under `root` (they work in a folder of it)."""
+    pids = []
+    for line in leftover_daemons(("slurmstepd",)):
+        pid = int(line.split()[0])
+        with contextlib.suppress(OSError):
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(root):
+                pids.append(pid)
+    return pids
+
+
+def _end_job_steps(root: Path) -> None:
+    """Cancelled jobs end while slurmd runs; a slurmstepd outlives slurmd by design, so one still
+    there after the wait is killed by pid together with everything it started."""
+    with contextlib.suppress(TimeoutError):
+        _wait_for("cancelled job steps ending", lambda: not _job_steps(root), timeout=30)
+    for pid in _job_steps(root):
+        with contextlib.suppress(psutil.Error):
+            step = psutil.Process(pid)
+            for proc in [*step.children(recursive=True), step]:
+                proc.kill()
+
+
 def leftover_daemons(names: tuple[str, ...] = DAEMONS) -> list[str]:
     """Live (not zombie) processes named `names`, as `pgrep -a` lines; empty when none."""
     out = subprocess.run(["pgrep", "-a", "-x", "|".join(names)], capture_output=True, text=True)
@@ -199,15 +223,18 @@ def slurm_cluster(tmp_path: Path, cpus: int | None = None) -> Iterator[Cluster]:
     with _system_conf_pointing_at(cluster.conf, root):
         try:
             munge_pid = _start_munge()
-            subprocess.run(["/usr/sbin/slurmctld", "-f", str(cluster.conf)], check=True, timeout=30)
+            # daemons and job steps work in `root`, so nothing lands in the caller's folder
+            subprocess.run(["/usr/sbin/slurmctld", "-f", str(cluster.conf)], check=True, timeout=30,
+                           cwd=root)
             _wait_for("scontrol ping", lambda: _ok("scontrol", "ping"))
             subprocess.run(["/usr/sbin/slurmd", "-f", str(cluster.conf), "-N", "localhost"],
-                           check=True, timeout=30)
+                           check=True, timeout=30, cwd=root)
             _wait_for("node idle", lambda: _node_state() == "idle")
             yield cluster
         finally:
             with contextlib.suppress(Exception):
                 _cancel_all_jobs()
+            _end_job_steps(root)
             for pid in filter(None, map(_read_pid, pid_files)):
                 stop_pid(pid)
             if munge_pid:

@@ -42,9 +42,10 @@ def run_on_cluster(partition: str, workdir: Path, configs: list[str],
     cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT_S), sys.executable, "-m", "snakemake",
            "--profile", "profiles/slurm", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(workdir), *configs,
-           # 2 CPUs, no GPU, no account; plus a quick first status check
+           # no account, no GPU; one CPU a job, so that two jobs share the small test node;
+           # plus a quick first status check
            "--default-resources", f"slurm_partition={partition}", "mem_mb=1000", "runtime=30",
-           "--max-threads", "2", "--retries", "0", "--latency-wait", "5",
+           "--max-threads", "1", "--retries", "0", "--latency-wait", "5",
            "--slurm-init-seconds-before-status-checks", "1", *targets]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
@@ -81,8 +82,8 @@ def test_teardown_leaves_no_daemon_and_restores_conf(tmp_path):
     before = os.readlink(SYSTEM_CONF) if SYSTEM_CONF.is_symlink() else SYSTEM_CONF.exists()
     with slurm_cluster(tmp_path) as running:
         # a job still running at teardown: its slurmstepd must go too
-        subprocess.run(["sbatch", "-p", running.partition, "--wrap", "sleep 300"], check=True,
-                       capture_output=True)
+        subprocess.run(["sbatch", "-p", running.partition, "-o", str(tmp_path / "sleep.out"),
+                        "--wrap", "sleep 300"], check=True, capture_output=True)
         deadline = time.monotonic() + 20
         while not leftover_daemons(("slurmstepd",)) and time.monotonic() < deadline:
             time.sleep(0.2)
