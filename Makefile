@@ -24,9 +24,11 @@ demo: $(STAMP)
 		--configfile workflow/presets/demo.yaml --snakefile Snakefile
 	@echo "Report: $(CURDIR)/demo/reports/report.html"
 
+# Everything but the real SLURM cluster (which needs root and Debian's slurm packages).
 test: $(STAMP)
-	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q
+	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "not cluster" --durations=15
 
+# A real single-node SLURM on loopback: installs slurmctld/slurmd/munge when missing (root).
 test-cluster: $(STAMP)
 	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m cluster
 

@@ -68,6 +68,12 @@ def train_shards(wildcards):
     return {kind: shards_of(kind) for kind in model_spec(wildcards.model).input.features}
 
 
+def model_feature_params(wildcards):
+    """The parameters of only the feature kinds the model reads: editing another kind's
+    parameters must not retrain it."""
+    return {kind: config["features"][kind] for kind in model_spec(wildcards.model).input.features}
+
+
 def model_code(wildcards):
     """The source file of the model's family, so that editing it reruns only that model."""
     return model_source(config["models"][wildcards.model]["arch"])

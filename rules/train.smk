@@ -17,7 +17,7 @@ rule train:
     params:
         model=lookup(dpath="models/{model}", within=config),
         training=config["training"],
-        features=config["features"],
+        features=model_feature_params,
         protocol=PROTOCOL,
         labels=config["labels"],
         weights_cache=config["weights"]["cache_dir"],
