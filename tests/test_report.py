@@ -240,3 +240,16 @@ def test_one_fold_gives_no_interval_and_no_test(tmp_path, ravdess16k) -> None:
     cell = rows[0][header.index("Accuracy (WA)")]
     assert re.fullmatch(r"\d+\.\d ± n/a \[n/a\]", cell), cell
     assert len(parsed.tables["paired"]) == 3  # header, fold 1, mean
+
+
+def test_pipeline_report_numbers_equal_its_metrics_csv(tiny_run) -> None:
+    """The same check on the page the real pipeline wrote from six real actors."""
+    metrics = pd.read_csv(tiny_run / "results" / "metrics.csv")
+    parsed = ReportParser((tiny_run / "reports" / "report.html").read_text())
+    header, *rows = parsed.tables["headline"]
+    assert sorted(r[0] for r in rows) == sorted(metrics["model"].unique())
+    for row in rows:
+        folds = metrics[metrics["model"] == row[0]]
+        for column, title in SCORES.items():
+            mean, std, _, _ = CELL.match(row[header.index(title)]).groups()
+            assert (mean, std) == (pct(folds[column].mean()), pct(folds[column].std())), row[0]

@@ -180,3 +180,18 @@ def test_probe_sees_external_requests_and_console_errors(chromium, tmp_path) -> 
     seen = visit(chromium, page, tmp_path)
     assert off_machine(seen["urls"]) == ["http://127.0.0.1:9/x.png"]
     assert any("boom" in e for e in seen["errors"])
+
+
+@pytest.mark.timeout(120)
+def test_pipeline_report_in_headless_chromium(chromium, tmp_path, tiny_run) -> None:
+    """The page the real pipeline wrote on six real actors: loads clean, every figure present."""
+    shot = tmp_path / "tiny_report.png"
+    seen = visit(chromium, tiny_run / "reports" / "report.html", tmp_path, shot)
+    assert seen["errors"] == []
+    assert seen["urls"] and off_machine(seen["urls"]) == []
+    ids = {f[0] for f in seen["figures"]}
+    models = ("kaggle_cnn1d", "resnet18")
+    assert len(ids) == 1 + 4 * len(models)
+    assert {f"fig-{m}-{kind}" for m in models for kind in ("confusion", "curves")} <= ids
+    assert all(alt and decoded for _, alt, decoded in seen["figures"])
+    assert shot.stat().st_size > 20_000
