@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= 2
 # Everything beside the checkout that tests and benchmarks may use (never the product).
-SHARED ?= ../shared
+SHARED ?= $(abspath ../shared)
 
 .PHONY: venv demo test test-fast test-cluster lint benchmarks lock clean-demo
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SER_SHARED", REPO.parent / "shared"))
+SHARED = Path(os.environ.get("SER_SHARED", REPO.parent / "shared")).resolve()
 
 
 @pytest.fixture(scope="session")
