@@ -8,6 +8,7 @@ the protocol holds out no validation actors (the dchung1209 protocol), the last 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -196,10 +197,15 @@ def _epoch(trainer: Trainer, epoch: int) -> dict:
 
 def _log_epoch(log: logging.Logger, row: dict, cfg: TrainConfig, progress: Progress) -> None:
     best = progress.history[progress.best_epoch - 1]
-    log.info("epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f val_ua %.3f "
-             "lr %.2e %.1fs | best epoch %d (val_ua %.3f)", row["epoch"], cfg.epochs,
-             row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["val_ua"],
-             row["lr"], row["seconds"], progress.best_epoch, best["val_ua"])
+    line = (f"epoch {row['epoch']}/{cfg.epochs} train_loss {row['train_loss']:.4f} "
+            f"train_acc {row['train_acc']:.3f}")
+    if math.isnan(row["val_ua"]):  # no validation split: the final epoch is the one kept
+        log.info("%s lr %.2e %.1fs | no validation: final epoch kept", line, row["lr"],
+                 row["seconds"])
+        return
+    log.info("%s val_loss %.4f val_acc %.3f val_ua %.3f lr %.2e %.1fs | best epoch %d "
+             "(val_ua %.3f)", line, row["val_loss"], row["val_acc"], row["val_ua"], row["lr"],
+             row["seconds"], progress.best_epoch, best["val_ua"])
 
 
 def _cpu_copy(model: nn.Module) -> dict[str, torch.Tensor]:
