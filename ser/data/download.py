@@ -9,17 +9,16 @@ import errno
 import hashlib
 import logging
 import os
-import shutil
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Literal
+
+from ser.io import atomic_dir
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -49,45 +48,6 @@ class OfflineError(ConnectionError):
 
 class ArchiveError(ValueError):
     """A zip that is corrupt or holds members that would escape the destination."""
-
-
-@contextmanager
-def atomic_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`; it becomes `path` only if the block succeeds.
-
-    An existing `path` is moved aside first and deleted after the swap, so a reader sees the old
-    folder or the new one, never a mixture.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    try:
-        yield tmp
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
-            os.replace(path, old / "x")
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def md5sum(path: str | Path) -> str:

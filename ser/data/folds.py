@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
-from ser.data.download import atomic_file
+from ser.io import atomic_file
 from ser.data.ravdess import actor_gender
 
 PUBLISHED = ("emobox_6fold", "dchung_4fold")

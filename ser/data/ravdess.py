@@ -18,7 +18,7 @@ from typing import Iterable
 import pandas as pd
 
 from ser.audio import AudioError, probe_audio
-from ser.data.download import atomic_file
+from ser.io import atomic_file
 
 EMOTIONS = {
     1: "neutral", 2: "calm", 3: "happy", 4: "sad",

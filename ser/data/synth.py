@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
 
-from ser.data.download import atomic_dir
+from ser.io import atomic_dir
 from ser.data.ravdess import EMOTIONS, RavdessName, actor_gender
 
 SAMPLE_RATE = 48000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.data.download import atomic_file
+from ser.io import atomic_file
 
 REQUIRED = ("model", "family", "weights", "protocol", "fold", "accuracy", "unweighted_accuracy",
             "precision_macro", "recall_macro", "f1_macro")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ser.data.download import atomic_dir
+from ser.io import atomic_dir
 from ser.metrics import confusion_matrix
 from ser.report.inputs import FoldRun, RunData
 

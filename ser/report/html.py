@@ -13,7 +13,7 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
-from ser.data.download import atomic_file
+from ser.io import atomic_file
 from ser.report import tables
 from ser.report.answer import (answer_sentence, comparison_sentence, protocol_description,
                                random_weight_models)

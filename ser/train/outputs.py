@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ser.data.download import atomic_file
+from ser.io import atomic_file
 from ser.train.data import FoldData
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser.data.download import atomic_file
+from ser.io import atomic_file
 
 RESUME_FILE = "resume.pt"
 
