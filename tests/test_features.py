@@ -45,13 +45,18 @@ def _assert_db_close(ours: np.ndarray, ref: np.ndarray, floor_db: float) -> None
 
 def test_logmel_matches_librosa(waves, config):
     p = config["features"]["logmel"]
-    ours = _ours("logmel", waves, p)
-    for x, o in zip(waves, ours):
+    absolute = _ours("logmel", waves, {**p, "ref": 1.0, "top_db": None})
+    # dchung1209's front-end: each clip's peak at 0 dB, floored 80 dB below it
+    relative = _ours("logmel", waves, {**p, "ref": "max", "top_db": 80.0})
+    for x, o, r in zip(waves, absolute, relative):
         mel = librosa.feature.melspectrogram(y=x, sr=SR, n_fft=p["n_fft"],
                                              win_length=p["win_length"],
                                              hop_length=p["hop_length"], n_mels=p["n_mels"],
                                              fmin=p["fmin"], fmax=p["fmax"])
         _assert_db_close(o, librosa.power_to_db(mel, ref=1.0, top_db=None), floor_db=-80.0)
+        expected = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
+        assert r.max() == pytest.approx(0.0, abs=1e-4) and r.min() >= -80.0 - 1e-4
+        _assert_db_close(r, expected, floor_db=-79.0)
 
 
 def test_stft_db_matches_librosa_both_refs(waves, config):

@@ -3,7 +3,7 @@
 Each function reproduces the librosa call the earlier RAVDESS projects made per file, so that a
 model trained on these shards sees the same numbers (tests/test_features.py checks the agreement):
 
-- `logmel`: ``power_to_db(melspectrogram(...), ref=1.0, top_db=None)``,
+- `logmel`: ``power_to_db(melspectrogram(...), ref=1.0, top_db=None)`` (both settable),
 - `mfcc`: ``librosa.feature.mfcc(...)`` (DCT-II, ortho, of the dB mel spectrogram with its
   default ``top_db=80``),
 - `stft`: ``amplitude_to_db(|stft|, ref=np.max)`` (``ref: 1.0`` for an absolute scale).
@@ -70,17 +70,21 @@ def power_to_db(power: torch.Tensor, ref: float | str = 1.0,
 
 def logmel(waves: torch.Tensor, sample_rate: int, n_fft: int = 1024, win_length: int | None = None,
            hop_length: int = 256, n_mels: int = 128, fmin: float = 0.0,
-           fmax: float | None = None, top_db: float | None = None, *,
+           fmax: float | None = None, top_db: float | None = None, ref: str | float = 1.0, *,
            power: torch.Tensor | None = None) -> torch.Tensor:
-    """Log-mel spectrogram in dB (ref 1.0): (B, n_mels, T).
+    """Log-mel spectrogram in dB: (B, n_mels, T).
 
+    `ref="max"` puts each clip's loudest bin at 0 dB, as dchung1209 did (librosa's ``ref=np.max``
+    with its ``top_db=80``): the image then holds how the energy is spread, not the recording's
+    absolute level. (On dchung's folds at 16 kHz it did not score higher than ``ref=1.0``: see the
+    README's accuracy table.)
     `power` is this batch's `power_spectrogram` with the same n_fft, hop and window, when a
     caller extracting several kinds has it already (see `ser.features.extract.extract_all`).
     """
     fb = mel_filters(sample_rate, n_fft, n_mels, float(fmin), float(fmax or sample_rate / 2))
     if power is None:
         power = power_spectrogram(waves, n_fft, hop_length, win_length)
-    return power_to_db(torch.matmul(fb.to(waves.device), power), top_db=top_db)
+    return power_to_db(torch.matmul(fb.to(waves.device), power), ref=ref, top_db=top_db)
 
 
 @lru_cache(maxsize=8)

@@ -64,7 +64,8 @@ class Trainer:
                  device: torch.device) -> None:
         self.data, self.cfg, self.device = data, cfg, device
         cuda = device.type == "cuda"
-        self.channels_last = cfg.channels_last and cuda
+        # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels
+        self.channels_last = cfg.channels_last
         self.model = model.to(device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
