@@ -15,6 +15,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -26,15 +27,21 @@ from ser import models  # noqa: E402
 from ser.train.config import TrainConfig, make_optimizer  # noqa: E402
 
 
-def setup(arch: str, batch: int, ours: bool) -> tuple:
-    """(step function, model) with the baseline or the trainer's settings."""
+def example_input(arch: str, model: torch.nn.Module, batch: int) -> torch.Tensor:
+    """A random batch of the input the model declares (ser.models' InputSpec)."""
+    size = models.get_spec(arch).input.size
+    if size is not None:
+        return torch.randn(batch, 1, *size)  # an image the trainer resized
+    if hasattr(model, "n_frames"):
+        return torch.randn(batch, 40, model.n_frames)  # MFCC frames (kaggle_cnn1d)
+    return torch.randn(batch, 64000)  # 4 s of 16 kHz waveform (cnn14)
+
+
+def setup(arch: str, batch: int, ours: bool) -> Callable[[], None]:
+    """One training step with the baseline or the trainer's settings."""
     torch.manual_seed(0)
-    spec = models.get_spec(arch)
     model = models.build_model(arch, 8, "none", cache_dir=None)
-    size = spec.input.size or (40, 250)
-    x = torch.randn(batch, 1, *size) if len(size) == 2 else torch.randn(batch, *size)
-    if arch == "kaggle_cnn1d":
-        x = torch.randn(batch, 40, model.n_frames)
+    x = example_input(arch, model, batch)
     y = torch.randint(0, 8, (batch,))
     if ours:
         model = model.to(memory_format=torch.channels_last)
@@ -74,7 +81,7 @@ def main() -> None:
     for arch in args.models:
         steps = {"baseline": setup(arch, args.batch, False), "ours": setup(arch, args.batch, True)}
         times: dict[str, list[float]] = {k: [] for k in steps}
-        for name, step in steps.items():
+        for step in steps.values():
             step()  # warm-up: oneDNN picks its kernels on the first call
         for _ in range(args.rounds):
             for name, step in steps.items():

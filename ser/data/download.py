@@ -16,9 +16,9 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from ser.io import atomic_dir
-from typing import Literal
 
 log = logging.getLogger(__name__)
 

@@ -84,16 +84,15 @@ def _coerce(kind: str, value):
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     params = [p for p in params if p.requires_grad]
-    # The fused kernels update every parameter in one pass: on a 2-core CPU they halve the step
+    # The fused kernels update every parameter in one pass: on a 2-core CPU they nearly halve the step
     # time of a model with a large dense layer (CNN-X), and they exist on CPU and CUDA alike.
-    fused = {"fused": True}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay,
-                               **fused)
+                               fused=True)
     return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7,
                                weight_decay=cfg.weight_decay)
 
