@@ -6,7 +6,7 @@ One optimisation step (forward, backward, update) on a batch of the model's inpu
     ser.train.loop.Trainer),
 alternating the two so that both see the same machine load, and prints the ratio per model.
 
-    python benchmarks/training.py                       # the CPU models of benchmarks/accuracy.py
+    python benchmarks/training.py                       # CNN-X, 1D-CNN-LSTM, Kaggle 1-D CNN
     python benchmarks/training.py --models cnnx --threads 2 --steps 10
 """
 from __future__ import annotations
