@@ -10,6 +10,11 @@ to keep each model's ImageNet/AudioSet weights from config.yaml.
     python benchmarks/accuracy.py --protocol dchung_4fold
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx cnn1d_lstm
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnn14 resnet18 --pretrained config
+    python benchmarks/accuracy.py --protocol dchung_4fold --models cnn1d_lstm --seeds 0 1 2
+
+With several `--seeds` each seed trains every fold again in its own work directory (seed 0 in
+`<workdir>/<protocol>`, seed s in `<workdir>/<protocol>_seed<s>`), and the table adds the mean and
+standard deviation across seeds of the fold means: how far one seed's number can move.
 """
 from __future__ import annotations
 
@@ -36,12 +41,20 @@ PUBLISHED_NAMES = {"cnnx": "CNN-X", "cnn1d_lstm": "1DCNNLSTM", "cnn14_attn": "CN
 PRESET_FILES = {"emobox_6fold": "emobox_6fold.csv", "dchung_4fold": "dchung_4fold.csv"}
 
 
+def seed_workdir(root: Path, protocol: str, seed: int) -> Path:
+    """Seed 0 keeps the single-seed directory, so earlier results are reused."""
+    return root / (protocol if seed == 0 else f"{protocol}_seed{seed}")
+
+
 def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, cores: int,
-                 scratch: bool, extra: list[str]) -> float:
+                 scratch: bool, seed: int, extra: list[str]) -> float:
     """Run the workflow into `workdir`; the wall time in seconds."""
     override = {"ravdess": {"source": str(corpus)}, "run_models": models}
-    if scratch:
-        override["models"] = {m: {"pretrained": "none"} for m in models}
+    entry = {"pretrained": "none"} if scratch else {}
+    if seed:  # per model, so no preset can shadow it; seed 0 leaves the config as it was
+        entry["seed"] = seed
+    if entry:
+        override["models"] = {m: dict(entry) for m in models}
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "benchmark.yaml").write_text(yaml.safe_dump(override))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
@@ -54,8 +67,17 @@ def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, 
     return time.monotonic() - start
 
 
+def pct(values: pd.Series) -> str:
+    """Mean ± sample std in percent ('± -' for a single value)."""
+    std = f"{100 * values.std():.2f}" if len(values) > 1 else "-"
+    return f"{100 * values.mean():.2f} ± {std}"
+
+
 def comparison(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Mean ± std per model beside the published row of the same model and fold list."""
+    """Mean ± std per model beside the published row of the same model and fold list.
+
+    `metrics` holds one row per fold and seed (column `seed`); std is across folds, and with
+    several seeds `across_seeds` gives the mean ± std of the seeds' fold means."""
     published = published_results()
     same = published[published["protocol"].str.contains(PRESET_FILES[protocol], regex=False)]
     rows = []
@@ -64,11 +86,14 @@ def comparison(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
         # a published row counts only for the same weights: scratch AlexNet is not ImageNet's
         pub = same[(same["model"] == PUBLISHED_NAMES.get(model, ""))
                    & (same["weights"] == ("scratch" if pretrained == "none" else pretrained))]
+        per_seed = group.groupby("seed")
         rows.append({
             "model": model, "family": group["family"].iloc[0], "weights": group["weights"].iloc[0],
-            "folds": len(group), "epochs_run": round(group["epochs_run"].mean(), 1),
-            "accuracy": f"{100 * group.accuracy.mean():.2f} ± {100 * group.accuracy.std():.2f}",
-            "f1_macro": f"{100 * group.f1_macro.mean():.2f} ± {100 * group.f1_macro.std():.2f}",
+            "folds": per_seed.size().iloc[0], "seeds": per_seed.ngroups,
+            "epochs_run": round(group["epochs_run"].mean(), 1),
+            "accuracy": pct(group.accuracy), "f1_macro": pct(group.f1_macro),
+            "accuracy_per_seed": " / ".join(f"{100 * a:.2f}" for a in per_seed.accuracy.mean()),
+            "across_seeds": pct(per_seed.accuracy.mean()),
             "published_accuracy": f"{100 * pub.accuracy.iloc[0]:.2f}" if len(pub) else "-",
             "published_f1": f"{100 * pub.f1_macro.iloc[0]:.2f}" if len(pub) else "-",
             "train_minutes": round(group["train_seconds"].sum() / 60, 1),
@@ -85,15 +110,20 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--pretrained", choices=["none", "config"], default="none",
                         help="none: train every model from scratch; config: config.yaml's weights")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds; each trains every fold again in its own workdir")
     parser.add_argument("snakemake_args", nargs="*", help="passed on to snakemake (after --)")
     args = parser.parse_args()
-    workdir = args.workdir / args.protocol
-    wall = run_pipeline(args.protocol, args.models, args.corpus, workdir, args.cores,
-                        args.pretrained == "none", args.snakemake_args)
-    metrics = pd.read_csv(workdir / "results" / "metrics.csv")
+    wall, runs = 0.0, []
+    for seed in args.seeds:
+        workdir = seed_workdir(args.workdir, args.protocol, seed)
+        wall += run_pipeline(args.protocol, args.models, args.corpus, workdir, args.cores,
+                             args.pretrained == "none", seed, args.snakemake_args)
+        runs.append(pd.read_csv(workdir / "results" / "metrics.csv"))  # has a `seed` column
+    metrics = pd.concat(runs, ignore_index=True)
     table = comparison(metrics[metrics["model"].isin(args.models)], args.protocol)
-    print(f"\nprotocol {args.protocol}, corpus {args.corpus}, wall time {wall / 60:.1f} min, "
-          f"device {metrics['device'].iloc[0]}")
+    print(f"\nprotocol {args.protocol}, seeds {args.seeds}, corpus {args.corpus}, wall time "
+          f"{wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
     print(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string())
 
 

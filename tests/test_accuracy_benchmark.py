@@ -1,0 +1,52 @@
+"""benchmarks/accuracy.py's table: published rows matched by model and weights, seeds summarised."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def accuracy():
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fold_rows(model: str, pretrained: str, seed: int, accuracies: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "model": model, "fold": range(1, len(accuracies) + 1), "family": "scratch",
+        "weights": pretrained, "pretrained": pretrained, "seed": seed, "accuracy": accuracies,
+        "f1_macro": [a - 0.01 for a in accuracies], "epochs_run": 60, "train_seconds": 60.0})
+
+
+def test_seeds_are_summarised_by_their_fold_means(accuracy) -> None:
+    metrics = pd.concat([fold_rows("cnn1d_lstm", "none", 0, [0.40, 0.50, 0.60, 0.50]),
+                         fold_rows("cnn1d_lstm", "none", 1, [0.50, 0.60, 0.70, 0.60])])
+    row = accuracy.comparison(metrics, "dchung_4fold").iloc[0]
+    assert (row["folds"], row["seeds"]) == (4, 2)
+    assert row["accuracy_per_seed"] == "50.00 / 60.00"
+    # the std of the two seed means, 50 and 60, not of the eight folds
+    assert row["across_seeds"] == "55.00 ± 7.07"
+    assert row["accuracy"].startswith("55.00 ± ")
+    assert row["published_accuracy"] == "56.81"  # dchung's 1DCNNLSTM, trained from scratch
+    assert row["train_minutes"] == 8.0
+
+
+def test_published_row_needs_the_same_weights(accuracy) -> None:
+    scratch = fold_rows("alexnet_attn", "none", 0, [0.4, 0.5, 0.4, 0.5])
+    imagenet = fold_rows("alexnet_attn", "imagenet", 0, [0.4, 0.5, 0.4, 0.5])
+    assert accuracy.comparison(scratch, "dchung_4fold").iloc[0]["published_accuracy"] == "-"
+    assert accuracy.comparison(imagenet, "dchung_4fold").iloc[0]["published_accuracy"] == "55.62"
+    # one seed: no spread across seeds to report
+    assert accuracy.comparison(imagenet, "dchung_4fold").iloc[0]["across_seeds"] == "45.00 ± -"
+
+
+def test_seed_zero_keeps_the_single_seed_directory(accuracy, tmp_path: Path) -> None:
+    assert accuracy.seed_workdir(tmp_path, "emobox_6fold", 0) == tmp_path / "emobox_6fold"
+    assert accuracy.seed_workdir(tmp_path, "emobox_6fold", 2) == tmp_path / "emobox_6fold_seed2"
