@@ -30,7 +30,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ser.data.labels import class_names  # noqa: E402
 from ser.report.inputs import published_results  # noqa: E402
+from ser.report.published import FOLD_FILES, comparability  # noqa: E402
 
 # alexnet_attn rather than resnet18: one step takes 0.8 s on one core against 2.2 s
 CPU_MODELS = ["kaggle_cnn1d", "cnnx", "cnn1d_lstm", "alexnet_attn"]
@@ -38,7 +40,6 @@ CPU_MODELS = ["kaggle_cnn1d", "cnnx", "cnn1d_lstm", "alexnet_attn"]
 PUBLISHED_NAMES = {"cnnx": "CNN-X", "cnn1d_lstm": "1DCNNLSTM", "cnn14_attn": "CNN-14 + Attn",
                    "resnet18": "ResNet", "vgg19_bn_attn": "VGG19 + Attn",
                    "alexnet_attn": "AlexNet + Attn", "cnn14": "CNN-14"}
-PRESET_FILES = {"emobox_6fold": "emobox_6fold.csv", "dchung_4fold": "dchung_4fold.csv"}
 
 
 def seed_workdir(root: Path, protocol: str, seed: int) -> Path:
@@ -74,14 +75,17 @@ def pct(values: pd.Series) -> str:
 
 
 def comparison(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Mean ± std per model beside the published row of the same model and fold list.
+    """Mean ± std per model beside the comparable published row (same model and weights).
 
     `metrics` holds one row per fold and seed (column `seed`); std is across folds, and with
     several seeds `across_seeds` gives the mean ± std of the seeds' fold means."""
     published = published_results()
-    same = published[published["protocol"].str.contains(PRESET_FILES[protocol], regex=False)]
     rows = []
     for model, group in metrics.groupby("model"):
+        # the report's rule: same fold list, same classes, and every fold of it run
+        marked = comparability(published, protocol, len(class_names(group["label_set"].iloc[0])),
+                               group["fold"].unique().tolist())
+        same = marked[marked["comparable"]]
         pretrained = group["pretrained"].iloc[0]
         # a published row counts only for the same weights: scratch AlexNet is not ImageNet's
         pub = same[(same["model"] == PUBLISHED_NAMES.get(model, ""))
@@ -103,7 +107,7 @@ def comparison(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=sorted(PRESET_FILES), default="dchung_4fold")
+    parser.add_argument("--protocol", choices=sorted(FOLD_FILES), default="dchung_4fold")
     parser.add_argument("--models", nargs="+", default=CPU_MODELS)
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-16k")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/out/accuracy")
@@ -124,7 +128,7 @@ def main() -> None:
     table = comparison(metrics[metrics["model"].isin(args.models)], args.protocol)
     print(f"\nprotocol {args.protocol}, seeds {args.seeds}, corpus {args.corpus}, wall time "
           f"{wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
-    print(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string())
+    print(table.to_markdown(index=False))  # tabulate is pinned in requirements.lock
 
 
 if __name__ == "__main__":
