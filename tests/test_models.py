@@ -76,6 +76,22 @@ def test_kaggle_cnn1d_counts_the_keras_layers():
     assert trainable(build_model("kaggle_cnn1d", N)) == convs + bns + linear(64 * 3, N)
 
 
+def test_dchung_models_count_the_layers_of_his_notebook():
+    # unpadded 3x3 convs: 128 x 256 -> 126 x 254 -> 63 x 127 -> ... -> 14 x 30, so the first FC
+    # reads 32 * 14 * 30 = 13,440 values, the width in dchung's CNN-X
+    convs = linear(9 * 1, 8) + linear(9 * 8, 16) + linear(9 * 16, 32)
+    head = linear(13_440, 2048) + linear(2048, 2048) + linear(2048, N)
+    assert trainable(build_model("cnnx", N)) == convs + head
+    lstm = 2 * 4 * 256 * 256 + 2 * 4 * 256  # input and hidden gate matrices, their biases
+    convs = linear(3 * 128, 64) + linear(3 * 64, 128) + linear(3 * 128, 256)
+    assert trainable(build_model("cnn1d_lstm", N)) == convs + lstm + linear(256, N)
+    # pooling after the first two convolutions only: 256 frames -> 254 -> 127 -> 125 -> 62 -> 60
+    steps = build_model("cnn1d_lstm", N).conv(torch.zeros(1, 128, 256)).shape[-1]
+    assert steps == 60
+    with pytest.raises(ValueError, match=r"\(16, 16\) is too small"):
+        build_model("cnnx", N, input_size=(16, 16))
+
+
 def test_unknown_model_lists_valid_names():
     with pytest.raises(ValueError, match="cnn14_attn.*resnet18"):
         build_model("resnet19", N)

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
+from ser.audio import AudioError, load_audio
 from ser.features import EXTRACTOR_VERSION, build_actor_shard, extract, read_shards, write_shard
 from ser.features.shards import ShardError, load_waves
 
@@ -92,3 +94,32 @@ def test_unknown_actor_and_missing_audio_are_named(metadata, tmp_path):
     with pytest.raises(ValueError, match="gone.flac"):
         build_actor_shard(bad, 1, "mfcc", MFCC, AUDIO, tmp_path / "b.h5")
     assert not (tmp_path / "b.h5").exists()
+
+
+def test_stretch_resizes_each_whole_clip_as_pil_resized_dchungs_images(metadata, tmp_path):
+    path = tmp_path / "stretched.h5"
+    assert build_actor_shard(metadata, 3, "mfcc", MFCC, {**AUDIO, "stretch_frames": 64}, path) == 5
+    feats, _ = read_shards([path], expect_kind="mfcc", expect_params=MFCC)
+    assert feats.shape == (5, 20, 64)
+    for path_, feat in zip(pd.read_csv(metadata).query("actor == 3")["path"], feats):
+        whole = extract("mfcc", torch.from_numpy(load_audio(path_, 16000))[None], 16000, MFCC)[0]
+        assert whole.shape[-1] > 300  # the whole clip (3 s or more), not the 1 s `duration`
+        # dchung: transforms.ToPILImage() of the float dB image, then Resize (bilinear)
+        pil = Image.fromarray(whole.numpy(), mode="F").resize((64, 20), Image.BILINEAR)
+        np.testing.assert_allclose(feat, np.asarray(pil), atol=2e-3 * np.abs(feat).max())
+    with h5py.File(path) as h5:
+        assert h5.attrs["stretch_frames"] == 64
+
+
+def test_stretch_leaves_the_waveform_padded_and_names_a_clip_with_nothing_left(metadata,
+                                                                                tmp_path):
+    stretch = {**AUDIO, "stretch_frames": 64}
+    build_actor_shard(metadata, 3, "waveform", {}, stretch, tmp_path / "w.h5")
+    waves, _ = read_shards([tmp_path / "w.h5"])
+    expected = load_waves(pd.read_csv(metadata).query("actor == 3")["path"].tolist(), AUDIO)
+    np.testing.assert_array_equal(waves, expected.numpy())
+    with pytest.raises(AudioError, match=r"03-01-.*flac: nothing left to stretch after the "
+                                         r"offset of 30 s \(the clip lasts 3\.\d+ s\)"):
+        build_actor_shard(metadata, 3, "mfcc", MFCC, {**stretch, "offset": 30.0},
+                          tmp_path / "late.h5")
+    assert not list(tmp_path.glob("late.h5*"))

@@ -179,6 +179,19 @@ def test_outputs_load_with_weights_only(tmp_path: Path) -> None:
     assert not list((tmp_path / "out").glob(".*"))  # no temporary file left behind
 
 
+def test_normalise_false_feeds_the_stored_features_as_they_are(tmp_path: Path) -> None:
+    meta, feats = corpus()
+    data = make_data()
+    run(tmp_path, TrainConfig(epochs=1, batch_size=16, normalise=False), data)
+    assert torch.load(tmp_path / "out" / "model.pt", weights_only=True)["normaliser"]["axis"] == -1
+    x, _, idx = next(data.batches("test", 8))
+    files = list(meta["file"])
+    rows = [files.index(f) for f in data.splits["test"].rows["file"].iloc[idx.numpy()]]
+    np.testing.assert_array_equal(x[:, 0].numpy(), feats[rows])
+    data.to("cpu")  # the default z-scores each bin: the same batch is no longer the stored one
+    assert not torch.allclose(next(data.batches("test", 8))[0], x)
+
+
 def test_no_test_actor_is_seen_in_training(tmp_path: Path) -> None:
     metrics = run(tmp_path)
     predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")

@@ -34,9 +34,10 @@ import h5py
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
-from ser.audio import fix_length, load_audio
-from ser.features.extract import check_params, extract_batches
+from ser.audio import AudioError, fix_length, load_audio
+from ser.features.extract import check_params, extract, extract_batches
 
 EXTRACTOR_VERSION = "1"
 COMPRESSION: str | None = None  # see the measurements above
@@ -125,11 +126,48 @@ def load_waves(paths: list[str], audio_params: dict) -> torch.Tensor:
     return torch.from_numpy(np.stack(waves))
 
 
+def stretch_time(features: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Resize the time axis of (B, F, T) features to `n_frames`, smoothing before it shrinks
+    them as PIL's image resize (dchung1209's) does."""
+    return F.interpolate(features[:, None], size=(features.shape[1], n_frames), mode="bilinear",
+                         antialias=True, align_corners=False)[:, 0]
+
+
+def stretched_features(paths: list[str], kind: str, params: dict, audio_params: dict,
+                       n_frames: int, device: str = "cpu") -> torch.Tensor:
+    """Each whole clip from `offset` on, its features' time axis resized to `n_frames`:
+    (N, F, n_frames).
+
+    Each clip then fills the image whatever its length, as in dchung1209's 128 x 256 images,
+    instead of a fixed window that cuts long clips and pads short ones with silence.
+    """
+    sr = int(audio_params["sample_rate"])
+    start = int(round(float(audio_params.get("offset", 0.0)) * sr))
+    out = []
+    for path in paths:
+        wave = load_audio(path, sr)
+        if len(wave) <= start:
+            raise AudioError(path, f"nothing left to stretch after the offset of "
+                                   f"{start / sr:g} s (the clip lasts {len(wave) / sr:g} s)")
+        feats = extract(kind, torch.from_numpy(wave[start:])[None].to(device), sr, params)
+        out.append(stretch_time(feats, n_frames))
+    return torch.cat(out)
+
+
 def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: dict,
                       audio_params: dict, out_path: str | Path, device: str = "cpu",
                       batch_size: int = 8, log: logging.Logger | None = None) -> int:
-    """Extract `kind` for every file of `actor` in the metadata and write one shard; returns N."""
+    """Extract `kind` for every file of `actor` in the metadata and write one shard; returns N.
+
+    Every clip is cut or zero-padded to `duration` seconds, unless `audio_params` sets
+    `stretch_frames`: then spectral kinds see each whole clip (`stretched_features`); the
+    waveform kind has no frames to stretch and is still cut or padded.
+    """
     check_params(kind, params)
+    stretch = audio_params.get("stretch_frames")
+    stretch = None if stretch is None or kind == "waveform" else int(stretch)
+    if stretch is not None and stretch < 1:
+        raise ValueError(f"audio.stretch_frames must be at least 1, got {stretch}")
     meta = pd.read_csv(metadata_csv)
     missing = {"path", "file", "actor"} - set(meta.columns)
     if missing:
@@ -139,12 +177,17 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         raise ValueError(f"{metadata_csv}: no files of actor {actor}")
     paths, files = rows["path"].astype(str).tolist(), rows["file"].astype(str).tolist()
     sr = int(audio_params["sample_rate"])
-    waves = load_waves(paths, audio_params).to(device)  # one actor: ~60 files, 15 MB
-    feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
+    if stretch is not None:
+        feats = stretched_features(paths, kind, params, audio_params, stretch, device)
+    else:
+        waves = load_waves(paths, audio_params).to(device)  # one actor: ~60 files, 15 MB
+        feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
     attrs = {"kind": kind, "params": params, "extractor_version": EXTRACTOR_VERSION,
              "sample_rate": sr, "offset": float(audio_params.get("offset", 0.0)),
-             "duration": float(audio_params["duration"])}
+             "duration": float(audio_params["duration"]), "stretch_frames": stretch or 0}
     write_shard(out_path, feats.cpu().numpy(), files, attrs)
     if log is not None:
-        log.info("actor %02d %s: %d files -> %s", actor, kind, len(files), out_path)
+        how = (f"whole clips stretched to {stretch} frames" if stretch else
+               f"cut or padded to {float(audio_params['duration']):.2f} s")
+        log.info("actor %02d %s: %d files (%s) -> %s", actor, kind, len(files), how, out_path)
     return len(files)

@@ -2,7 +2,9 @@
 
 The image is the stored `logmel` resized by the trainer to 128 x 256, as dchung resized his
 mel spectrograms. Training defaults are dchung's: Adam lr 1e-4, weight decay 1e-5, batch 32, his
-epochs per model.
+epochs per model. CNN-X and the 1DCNNLSTM follow the notebook that produced his README's table
+(emotion.ipynb): unpadded ('valid') convolutions, and the 1DCNNLSTM pools after its first two
+convolutions only, so its LSTM reads 60 steps of a 256-frame image rather than 32.
 """
 from __future__ import annotations
 
@@ -36,49 +38,62 @@ def as_image(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class CNNX(nn.Module):
-    """CNN-X ("Shallow over Deep Neural Networks", 2021, as used by dchung): three 3x3 convs
-    (8, 16, 32 channels, ReLU, 2x2 average pooling) -> FC 2048 -> FC 2048 -> n_classes.
+def valid_conv_pool_size(size: tuple[int, int], n_blocks: int) -> tuple[int, int]:
+    """The map size after `n_blocks` of [unpadded 3x3 conv -> 2x2 pooling]."""
+    h, w = size
+    for _ in range(n_blocks):
+        h, w = (h - 2) // 2, (w - 2) // 2
+    if h < 1 or w < 1:
+        raise ValueError(f"input size {tuple(size)} is too small for {n_blocks} blocks of "
+                         f"3x3 convolution and 2x2 pooling")
+    return h, w
 
-    Our choices where the source is silent: 'same' padding, ReLU between the FC layers, no
-    dropout; the first FC's width follows from `input_size`.
+
+class CNNX(nn.Module):
+    """CNN-X ("Shallow over Deep Neural Networks", 2021, as used by dchung): three unpadded 3x3
+    convs (8, 16, 32 channels, ReLU, 2x2 average pooling) -> FC 2048 -> FC 2048 -> n_classes.
+
+    On a 128 x 256 image the first FC reads 32 x 14 x 30 = 13,440 values, as in dchung's code;
+    no dropout, as there.
     """
 
     def __init__(self, n_classes: int, input_size: tuple[int, int] = (128, 256)):
         super().__init__()
         layers: list[nn.Module] = []
         for c_in, c_out in ((1, 8), (8, 16), (16, 32)):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2)]
+            layers += [nn.Conv2d(c_in, c_out, 3), nn.ReLU(), nn.AvgPool2d(2)]
         self.features = nn.Sequential(*layers)
-        flat = 32 * (input_size[0] // 8) * (input_size[1] // 8)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(flat, 2048), nn.ReLU(),
+        h, w = valid_conv_pool_size(input_size, 3)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * h * w, 2048), nn.ReLU(),
                                         nn.Linear(2048, 2048), nn.ReLU(),
                                         nn.Linear(2048, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(as_image(x))  # (B, 32, H/8, W/8)
+        x = self.features(as_image(x))  # (B, 32, ((H-2)/2-2)/2-2)/2, same for W)
         return self.classifier(x)       # (B, n_classes)
 
 
 class CNN1DLSTM(nn.Module):
-    """1DCNNLSTM: Conv1d over time with the mel bins as channels (64, 128, 256; kernel 3, ReLU,
-    max-pooling 2), an LSTM of 256 units, its last hidden state -> FC 256 -> n_classes.
+    """1DCNNLSTM: Conv1d over time with the mel bins as channels (64, 128, 256; kernel 3,
+    unpadded, ReLU; max-pooling 2 after the first two), an LSTM of 256 units, its last hidden
+    state -> FC 256 -> n_classes.
 
-    Our choices: 'same' padding, pooling of 2, one LSTM layer.
+    Pooling only twice keeps the sequence long enough for the LSTM to follow the contour of an
+    utterance: 256 frames become 60 steps.
     """
 
     def __init__(self, n_classes: int, n_mels: int = 128):
         super().__init__()
-        layers: list[nn.Module] = []
-        for c_in, c_out in ((n_mels, 64), (64, 128), (128, 256)):
-            layers += [nn.Conv1d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2)]
-        self.conv = nn.Sequential(*layers)
+        self.conv = nn.Sequential(
+            nn.Conv1d(n_mels, 64, 3), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(64, 128, 3), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(128, 256, 3), nn.ReLU())
         self.lstm = nn.LSTM(256, 256, batch_first=True)
         self.fc = nn.Linear(256, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = as_image(x)[:, 0]                # (B, F, T)
-        x = self.conv(x).transpose(1, 2)     # (B, T/8, 256)
+        x = self.conv(x).transpose(1, 2)     # (B, ((T-2)/2-2)/2-2, 256)
         _, (h, _) = self.lstm(x)             # h: (1, B, 256)
         return self.fc(h[-1])                # (B, n_classes)
 

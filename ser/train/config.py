@@ -6,6 +6,8 @@ Choices that the config does not spell out:
 - The learning-rate schedule steps once per epoch. `cosine` decays to 0 over the epochs after a
   linear warm-up of `warmup_epochs`; `plateau` halves the rate after `patience // 3` (at least 1)
   epochs without a lower validation loss; `none` keeps it constant after the warm-up.
+- `normalise` z-scores each frequency bin (or image channel) with the training split's statistics.
+  `false` feeds the features as stored, as dchung1209 fed his dB images to his CNNs.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class TrainConfig:
     mixup: float = 0.0
     amp: bool = True
     channels_last: bool = True
+    normalise: bool = True
     select: str = "best_val"
     device: str | None = None
 

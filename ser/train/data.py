@@ -198,13 +198,14 @@ class FoldData:
     def n_classes(self) -> int:
         return len(self.classes)
 
-    def to(self, device: str | torch.device) -> FoldData:
-        """Keep every split on `device` (a fold fits easily) and fit the normaliser there."""
+    def to(self, device: str | torch.device, normalise: bool = True) -> FoldData:
+        """Keep every split on `device` (a fold fits easily) and fit the normaliser there
+        (an identity one when not `normalise`)."""
         self.device = torch.device(device)
         for split in self.splits.values():
             split.features = {k: v.to(self.device) for k, v in split.features.items()}
             split.y = split.y.to(self.device)
-        self.normaliser = self._fit_normaliser()
+        self.normaliser = self._fit_normaliser() if normalise else Normaliser()
         return self
 
     def _fit_normaliser(self, batch_size: int = 64) -> Normaliser:

@@ -226,7 +226,7 @@ def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str 
     info = dict(info or {})
     device = resolve_device(cfg.device)
     state.seed_everything(cfg.seed, device)
-    data.to(device)
+    data.to(device, normalise=cfg.normalise)
     trainer = Trainer(model, data, cfg, device)
     selects_on_val = cfg.select == "best_val" and len(data.splits["val"]) > 0
     state_dir = Path(state_dir) if state_dir is not None else None
