@@ -2,10 +2,10 @@
 
 The image is the stored `logmel` resized by the trainer to 128 x 256; under the dchung_4fold
 preset the stored log-mel is already each whole clip resized to 256 frames, as dchung resized his
-mel images (`audio.stretch_frames`). Training defaults are dchung's: Adam lr 1e-4, weight decay 1e-5, batch 32, his
-epochs per model. CNN-X and the 1DCNNLSTM follow the notebook that produced his README's table
-(emotion.ipynb): unpadded ('valid') convolutions, and the 1DCNNLSTM pools after its first two
-convolutions only, so its LSTM reads 60 steps of a 256-frame image rather than 32.
+mel images (`audio.stretch_frames`). Training defaults are dchung's: Adam lr 1e-4, weight decay
+1e-5, batch 32, his epochs per model. CNN-X and the 1DCNNLSTM follow the notebook that produced
+his README's table (emotion.ipynb): unpadded ('valid') convolutions, and the 1DCNNLSTM pools
+after its first two convolutions only, so its LSTM reads 60 steps of a 256-frame image, not 32.
 """
 from __future__ import annotations
 
