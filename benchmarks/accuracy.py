@@ -11,6 +11,11 @@ to keep each model's ImageNet/AudioSet weights from config.yaml.
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx cnn1d_lstm
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnn14 resnet18 --pretrained config
     python benchmarks/accuracy.py --protocol dchung_4fold --models cnn1d_lstm --seeds 0 1 2
+    python benchmarks/accuracy.py --protocol emobox_6fold --configfile variant.yaml \
+        --workdir benchmarks/out/accuracy_variant
+
+`--configfile` layers more config files over the preset (a recipe variant to screen under a
+protocol); give such a run its own `--workdir`, or it retrains the preset's jobs in place.
 
 With several `--seeds` each seed trains every fold again in its own work directory (seed 0 in
 `<workdir>/<protocol>`, seed s in `<workdir>/<protocol>_seed<s>`), and the table adds the mean and
@@ -47,8 +52,18 @@ def seed_workdir(root: Path, protocol: str, seed: int) -> Path:
     return root / (protocol if seed == 0 else f"{protocol}_seed{seed}")
 
 
+def snakemake_command(protocol: str, workdir: Path, cores: int, configfiles: list[Path],
+                      extra: list[str]) -> list[str]:
+    """config.yaml, then the preset, then `configfiles`, then the run's own overrides."""
+    configs = [REPO / "config.yaml", REPO / "workflow" / "presets" / f"{protocol}.yaml",
+               *(Path(c).resolve() for c in configfiles), workdir / "benchmark.yaml"]
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(workdir), "--cores", str(cores), "--resources", "gpu=1",
+            "--configfile", *map(str, configs), *extra]
+
+
 def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, cores: int,
-                 scratch: bool, seed: int, extra: list[str]) -> float:
+                 scratch: bool, seed: int, configfiles: list[Path], extra: list[str]) -> float:
     """Run the workflow into `workdir`; the wall time in seconds."""
     override = {"ravdess": {"source": str(corpus)}, "run_models": models}
     entry = {"pretrained": "none"} if scratch else {}
@@ -58,11 +73,10 @@ def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, 
         override["models"] = {m: dict(entry) for m in models}
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "benchmark.yaml").write_text(yaml.safe_dump(override))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(workdir), "--cores", str(cores), "--resources", "gpu=1",
-           "--configfile", str(REPO / "config.yaml"),
-           str(REPO / "workflow" / "presets" / f"{protocol}.yaml"),
-           str(workdir / "benchmark.yaml"), *extra]
+    for config in configfiles:
+        if not Path(config).is_file():
+            raise SystemExit(f"--configfile {config}: no such file")
+    cmd = snakemake_command(protocol, workdir, cores, configfiles, extra)
     start = time.monotonic()
     subprocess.run(cmd, check=True)
     return time.monotonic() - start
@@ -116,17 +130,21 @@ def main() -> None:
                         help="none: train every model from scratch; config: config.yaml's weights")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seeds; each trains every fold again in its own workdir")
+    parser.add_argument("--configfile", type=Path, nargs="+", default=[],
+                        help="config files layered over the preset (a variant to screen)")
     parser.add_argument("snakemake_args", nargs="*", help="passed on to snakemake (after --)")
     args = parser.parse_args()
     wall, runs = 0.0, []
     for seed in args.seeds:
         workdir = seed_workdir(args.workdir, args.protocol, seed)
         wall += run_pipeline(args.protocol, args.models, args.corpus, workdir, args.cores,
-                             args.pretrained == "none", seed, args.snakemake_args)
+                             args.pretrained == "none", seed, args.configfile,
+                             args.snakemake_args)
         runs.append(pd.read_csv(workdir / "results" / "metrics.csv"))  # has a `seed` column
     metrics = pd.concat(runs, ignore_index=True)
     table = comparison(metrics[metrics["model"].isin(args.models)], args.protocol)
-    print(f"\nprotocol {args.protocol}, seeds {args.seeds}, corpus {args.corpus}, wall time "
+    variant = f" + {' + '.join(map(str, args.configfile))}" if args.configfile else ""
+    print(f"\nprotocol {args.protocol}{variant}, seeds {args.seeds}, corpus {args.corpus}, wall time "
           f"{wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
     print(table.to_markdown(index=False))  # tabulate is pinned in requirements.lock
 

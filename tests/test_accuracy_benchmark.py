@@ -53,3 +53,15 @@ def test_published_row_needs_the_same_weights(accuracy) -> None:
 def test_seed_zero_keeps_the_single_seed_directory(accuracy, tmp_path: Path) -> None:
     assert accuracy.seed_workdir(tmp_path, "emobox_6fold", 0) == tmp_path / "emobox_6fold"
     assert accuracy.seed_workdir(tmp_path, "emobox_6fold", 2) == tmp_path / "emobox_6fold_seed2"
+
+
+def test_variant_configs_sit_between_the_preset_and_the_runs_overrides(accuracy,
+                                                                      tmp_path: Path) -> None:
+    variant = Path("workflow/presets/whole_clip.yaml")
+    workdir = accuracy.seed_workdir(tmp_path, "emobox_6fold", 0)
+    cmd = accuracy.snakemake_command("emobox_6fold", workdir, 2, [variant], ["--dry-run"])
+    configs = cmd[cmd.index("--configfile") + 1:cmd.index("--dry-run")]
+    assert [Path(c).name for c in configs] == ["config.yaml", "emobox_6fold.yaml",
+                                               "whole_clip.yaml", "benchmark.yaml"]
+    # absolute, since snakemake runs in the workdir
+    assert all(Path(c).is_absolute() for c in configs)

@@ -43,3 +43,36 @@ def test_conda_env_pins_agree_with_the_lock():
         name = re.split(r"[<>=!~ ]", dep)[0].lower()
         assert name in env_pins, f"{name} (pyproject.toml) is missing from envs/ser.yaml"
         assert name in lock, f"{name} (pyproject.toml) is missing from requirements.lock"
+
+
+PRESETS = sorted((REPO / "workflow" / "presets").glob("*.yaml"))
+
+
+def layered_config(*files) -> dict:
+    """config.yaml with each file layered over it, as `--configfile config.yaml A B` does."""
+    from snakemake.utils import update_config, validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for path in files:
+        update_config(config, yaml.safe_load(path.read_text()))
+    validate(config, schema=str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_every_preset_validates_over_the_default_config():
+    assert {p.stem for p in PRESETS} >= {"emobox_6fold", "dchung_4fold", "demo", "whole_clip"}
+    for preset in PRESETS:
+        layered_config(preset)  # raises snakemake's WorkflowError naming the bad key
+
+
+def test_whole_clip_changes_the_front_end_and_keeps_the_protocol():
+    whole_clip = REPO / "workflow" / "presets" / "whole_clip.yaml"
+    for protocol in ("emobox_6fold", "dchung_4fold"):
+        base = layered_config(REPO / "workflow" / "presets" / f"{protocol}.yaml")
+        config = layered_config(REPO / "workflow" / "presets" / f"{protocol}.yaml", whole_clip)
+        assert config["protocol"] == base["protocol"]
+        assert config["training"] == base["training"]
+        assert config["audio"]["stretch_frames"] == 256
+        assert config["features"]["logmel"]["ref"] == "max"
+        # only the keys it names change: the mel resolution stays the preset's
+        assert config["features"]["logmel"]["n_mels"] == base["features"]["logmel"]["n_mels"]
