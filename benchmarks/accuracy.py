@@ -144,8 +144,8 @@ def main() -> None:
     metrics = pd.concat(runs, ignore_index=True)
     table = comparison(metrics[metrics["model"].isin(args.models)], args.protocol)
     variant = f" + {' + '.join(map(str, args.configfile))}" if args.configfile else ""
-    print(f"\nprotocol {args.protocol}{variant}, seeds {args.seeds}, corpus {args.corpus}, wall time "
-          f"{wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
+    print(f"\nprotocol {args.protocol}{variant}, seeds {args.seeds}, corpus {args.corpus}, "
+          f"wall time {wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
     print(table.to_markdown(index=False))  # tabulate is pinned in requirements.lock
 
 
