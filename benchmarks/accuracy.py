@@ -73,9 +73,6 @@ def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, 
         override["models"] = {m: dict(entry) for m in models}
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "benchmark.yaml").write_text(yaml.safe_dump(override))
-    for config in configfiles:
-        if not Path(config).is_file():
-            raise SystemExit(f"--configfile {config}: no such file")
     cmd = snakemake_command(protocol, workdir, cores, configfiles, extra)
     start = time.monotonic()
     subprocess.run(cmd, check=True)
@@ -134,6 +131,9 @@ def main() -> None:
                         help="config files layered over the preset (a variant to screen)")
     parser.add_argument("snakemake_args", nargs="*", help="passed on to snakemake (after --)")
     args = parser.parse_args()
+    for config in args.configfile:  # before any work directory is written
+        if not config.is_file():
+            parser.error(f"--configfile {config}: no such file")
     wall, runs = 0.0, []
     for seed in args.seeds:
         workdir = seed_workdir(args.workdir, args.protocol, seed)
