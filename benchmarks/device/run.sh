@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The device command (benchmarks/device/README.md): install the carried wheels, then run the
+# benchmark. The budget counts from before the install. Arguments go to run.py.
+set -euo pipefail
+start=$(date +%s)
+cd "$(dirname "$0")/../.."
+python=${PYTHON:-python3}
+site=${SER_DEVICE_SITE:-/tmp/ser-site}
+"$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$site" .whl/*.whl
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+exec "$python" benchmarks/device/run.py --started-at "$start" "$@"
