@@ -111,3 +111,16 @@ def test_pretrained_weights_not_at_hand_mean_random_init(tmp_path):
     assert run.weights_choice(entry, tmp_path) == (entry, "")
     assert run.weights_choice({"arch": "cnnx", "pretrained": "none"}, tmp_path / "missing") == (
         {"arch": "cnnx", "pretrained": "none"}, "")
+
+
+def test_size_counts_the_carried_folders(tmp_path):
+    """size.py adds each carried folder's files to the checkout's and says whether 64 MiB hold it."""
+    size = REPO / "benchmarks" / "device" / "size.py"
+    base = subprocess.run([sys.executable, str(size), "--carry"], capture_output=True, text=True)
+    assert base.returncode == 0 and "fits" in base.stdout
+    with open(tmp_path / "blob", "wb") as blob:  # sparse: 65 MiB long, nothing written
+        blob.truncate(65 * 2**20)
+    over = subprocess.run([sys.executable, str(size), "--carry", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert over.returncode == 1 and "OVER the limit" in over.stdout
+    assert "65.00 MiB" in over.stdout
