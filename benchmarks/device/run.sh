@@ -6,6 +6,9 @@ start=$(date +%s)
 cd "$(dirname "$0")/../.."
 python=${PYTHON:-python3}
 site=${SER_DEVICE_SITE:-/tmp/ser-site}
+for need in .whl .data/ravdess-16k; do
+    [ -d "$need" ] || { echo "$need is missing: run benchmarks/device/prepare.py and carry .data and .whl" >&2; exit 2; }
+done
 "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$site" .whl/*.whl
 export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
