@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -65,12 +65,14 @@ def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping
                  folds_csv: str | Path, fold: int, out_dir: str | Path,
                  state_dir: str | Path | None, weights_cache_dir: str | Path | None,
                  log: logging.Logger, feature_params: Mapping[str, dict] | None = None,
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None,
+                 after_epoch: Callable[[int], None] | None = None) -> dict:
     """Build model `model_name` of the config, train it on `fold` and write its outputs.
 
     `feature_params` (the config's `features` block), when given, is checked against the
     parameters recorded in every shard, so stale features are an error rather than a silent mix.
-    `threads` caps torch's CPU threads at the job's share of the machine.
+    `threads` caps torch's CPU threads at the job's share of the machine. `after_epoch` goes to
+    `train_fold` (benchmarks/device/run.py stops a job there when its time budget is spent).
     """
     from ser import models
 
@@ -97,4 +99,5 @@ def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping
     log.info("training %s (%s, %s) on fold %d: %d train / %d val / %d test files", model_name,
              arch, info["weights"], fold, len(data.splits["train"]), len(data.splits["val"]),
              len(data.splits["test"]))
-    return train_fold(model, data, cfg, out_dir, log, state_dir=state_dir, info=info)
+    return train_fold(model, data, cfg, out_dir, log, state_dir=state_dir, info=info,
+                      after_epoch=after_epoch)

@@ -1,0 +1,76 @@
+"""Put what the bare GPU machine lacks into the checkout, in git-ignored folders that travel.
+
+- `.data/ravdess-16k`: a copy of the real corpus (1,440 FLAC files, 52 MB);
+- `.whl/`: wheels for CPython 3.12 on manylinux x86-64 of the packages `ser` imports that the
+  machine does not have (soundfile, librosa, PyWavelets and their own missing needs), at the
+  versions of requirements.lock, fetched from PyPI by pip.
+
+Then it prints what will travel against the 64 MiB limit (benchmarks/device/size.py).
+
+    python benchmarks/device/prepare.py [--corpus ../shared/data/ravdess-16k]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ser.io import atomic_dir  # noqa: E402
+
+# Missing on the machine (benchmarks/device/README.md lists what it has): librosa for its mel
+# filters, soundfile to decode FLAC, PyWavelets for the scalogram, and what those need.
+WHEELS = ["soundfile", "cffi", "pycparser", "librosa", "audioread", "decorator", "pooch",
+          "platformdirs", "soxr", "PyWavelets"]
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
+             "manylinux2014_x86_64", "manylinux1_x86_64"]
+
+
+def locked_versions(lock: Path = REPO / "requirements.lock") -> dict[str, str]:
+    """Package name (lower case) -> the version pinned in requirements.lock."""
+    pins = [line.split("==") for line in lock.read_text().splitlines() if "==" in line]
+    return {name.strip().lower(): version.strip() for name, version in pins}
+
+
+def copy_corpus(source: Path, dest: Path) -> None:
+    """Copy the Actor_XX folders whole, by an atomic rename; a finished copy is kept."""
+    if dest.is_dir():
+        print(f"{dest} is there already")
+        return
+    if not source.is_dir():
+        raise SystemExit(f"{source}: no such corpus folder (pass --corpus)")
+    with atomic_dir(dest) as tmp:
+        for actor in sorted(source.glob("Actor_*")):
+            shutil.copytree(actor, tmp / actor.name)
+    print(f"copied {source} -> {dest}")
+
+
+def download_wheels(dest: Path, python: str = "3.12") -> None:
+    """pip download of each WHEELS pin, binary only, for the machine's Python and platform."""
+    versions = locked_versions()
+    pins = [f"{name}=={versions[name.lower()]}" for name in WHEELS]
+    platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+           "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
+           *platforms, "--dest", str(dest), *pins]
+    subprocess.run(cmd, check=True)
+    print(f"{len(pins)} wheels in {dest}: {' '.join(pins)}")
+
+
+def main() -> None:
+    shared = Path(os.environ.get("SER_SHARED", REPO.parent / "shared"))
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--corpus", type=Path, default=shared / "data" / "ravdess-16k")
+    args = p.parse_args()
+    copy_corpus(args.corpus.resolve(), REPO / ".data" / "ravdess-16k")
+    download_wheels(REPO / ".whl")
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "device" / "size.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()
