@@ -73,7 +73,7 @@ def test_timm_weights_from_a_local_file(tmp_path):
 @pytest.mark.parametrize("name,pretrained,file_name", [
     ("resnet18", "imagenet", "resnet18-f37072fd.pth"),
     ("vgg19_bn_attn", "imagenet", "vgg19_bn-c79401a0.pth"),
-    ("inception_resnet_v2", "imagenet", "inception_resnet_v2.tf_in1k.safetensors"),
+    ("inception_resnet_v2", "imagenet", "inception_resnet_v2-940b1cd6.pth"),
     ("cnn14", "audioset", "Cnn14_16k_mAP=0.438.pth"),
 ])
 def test_missing_weights_fail_fast_naming_file_and_folder(tmp_path, monkeypatch, name,
