@@ -2,6 +2,8 @@
 with no network fail at once with a message naming the file and the folder; never random."""
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import time
 
@@ -98,10 +100,17 @@ def test_32k_cnn14_asks_for_the_32k_checkpoint(tmp_path, monkeypatch):
         build_model("cnn14", 8, pretrained="audioset", cache_dir=tmp_path, sample_rate=32000)
 
 
-def test_cached_file_is_used_without_network(tmp_path):
+def test_cached_file_is_used_without_network(tmp_path, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
     torch.manual_seed(3)
     official = tvm.resnet18()
-    torch.save(official.state_dict(), tmp_path / "resnet18-f37072fd.pth")
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(official.state_dict(), path)
+    # a stand-in for torchvision's file: its own SHA-256 replaces the one in the name
+    checksums = tmp_path / "checksums.json"
+    checksums.write_text(json.dumps({path.name: {"sha256": hashlib.sha256(
+        path.read_bytes()).hexdigest()}}))
+    monkeypatch.setenv("SER_WEIGHTS_CHECKSUMS", str(checksums))
     model = build_model("resnet18", 8, pretrained="imagenet", cache_dir=tmp_path)
     assert torch.equal(model.layer4[0].conv1.weight, official.layer4[0].conv1.weight)
     assert weights_description(model).startswith("imagenet:ResNet18_Weights.IMAGENET1K_V1")
