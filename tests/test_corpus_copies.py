@@ -6,8 +6,12 @@ import logging
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
+
+from conftest import run_snakemake
 
 from ser.data.copies import CorpusCopiesError
 from ser.data.ravdess import CorpusError, scan_corpus
@@ -82,3 +86,23 @@ def test_a_long_problem_listing_is_capped_with_counts_by_kind(ravdess16k, tmp_pa
     assert "by kind: 120 in the wrong Actor_XX folder, 1 not a RAVDESS name" in message
     assert "... and 113 more (all of them: the job's log)" in message
     assert len(err.value.details.splitlines()) == 121
+
+
+def test_the_metadata_job_says_it_briefly_and_logs_everything(kaggle, tmp_path):
+    """Through the workflow: the console gets the summary, logs/metadata.log every differing
+    file and how the copy used differs from the release."""
+    config = tmp_path / "kaggle.yaml"
+    config.write_text(yaml.safe_dump({"ravdess": {"source": str(kaggle), "actors": [*ACTORS]},
+                                      "run_models": ["kaggle_cnn1d"]}))
+    proc = run_snakemake(tmp_path / "run", "--cores", "1", "--until", "metadata",
+                         configfiles=(config,), timeout=300)
+    summary = proc.stderr[proc.stderr.index("holds 2 copies"):]
+    summary = summary[:summary.index("(complete, one format, no problems)")]
+    assert len(summary.splitlines()) <= 15, proc.stderr
+    log = (tmp_path / "run" / "logs" / "metadata.log").read_text()
+    assert all(stem in log for stem in [*RESAMPLED, MISFILED]), log
+    nested = kaggle / "audio_speech_actors_01-24"
+    assert f"differs from the RAVDESS release: local folder {kaggle}" in log
+    assert "differs from the RAVDESS release: FLAC files; the release's are WAV" in log
+    metadata = pd.read_csv(tmp_path / "run" / "results" / "metadata.csv")
+    assert len(metadata) == 180 and all(Path(p).is_relative_to(nested) for p in metadata["path"])
