@@ -11,7 +11,6 @@ rule weights:
         f"{WEIGHTS_DIR}/{{file}}",
     params:
         record=lambda wildcards: WEIGHT_FILES[wildcards.file].as_dict(),
-        cache_dir=WEIGHTS_DIR,
     wildcard_constraints:
         file="|".join(re.escape(name) for name in WEIGHT_FILES) or "no^weights",
     log:

@@ -52,7 +52,8 @@ def test_a_model_fed_the_wrong_sample_rate_stops_before_anything_runs(ravdess16k
                          timeout=300)
     assert proc.returncode != 0
     assert ("models.cnn14 (cnn14) takes 16000 Hz audio, but audio.sample_rate is 48000; set "
-            "audio.sample_rate: 16000, or models.cnn14.hparams.sample_rate") in proc.stdout + proc.stderr
+            "audio.sample_rate: 16000, or models.cnn14.hparams.sample_rate"
+            ) in proc.stdout + proc.stderr
     assert not (tmp_path / "run" / "results").exists()
 
 

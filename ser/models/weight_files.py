@@ -1,8 +1,8 @@
 """Pretrained weight files: where each comes from, how it is verified, and the one fetch.
 
 Every file is verified before it is used, in the way its publisher allows: torchvision's (and
-timm's release) file names carry the first hex digits of the file's SHA-256 (`resnet18-f37072fd.pth`),
-Zenodo publishes an MD5 for each PANNs checkpoint, and a file without either carries a recorded
+timm's release) file names carry the first hex digits of the file's SHA-256
+(`resnet18-f37072fd.pth`), Zenodo publishes an MD5 for each PANNs checkpoint, and a file without either carries a recorded
 SHA-256. A cached file that fails its check (truncated, corrupt) is named in a warning and fetched
 again; when the network is unreachable that becomes one error naming the file and what to do.
 
