@@ -129,3 +129,10 @@ def test_unreadable_file_names_the_file(tmp_path):
     path.write_bytes(np.arange(100, dtype=np.uint8).tobytes())
     with pytest.raises(ValueError, match="garbage.pth"):
         build_model("resnet18", 8, pretrained=str(path))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet_attn", "inception_resnet_v2", "cnn14"])
+def test_a_missing_local_file_is_named_as_missing(tmp_path, name):
+    missing = tmp_path / "nowhere" / "weights.pth"
+    with pytest.raises(FileNotFoundError, match=f"{missing}: weights file does not exist"):
+        build_model(name, 8, pretrained=str(missing))

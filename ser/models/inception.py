@@ -68,11 +68,9 @@ def build_inception_resnet_v2(n_classes: int, pretrained: str, cache_dir: Path,
     model = InceptionResNetV2(n_classes, bool(finetune))
     if pretrained == "none":
         return describe(model, "none (random init)")
-    if pretrained == "imagenet":
-        path = fetch(WEIGHTS, cache_dir)
-        description = f"imagenet:{TIMM_NAME} (sha256 {sha256_prefix(path)})"
-    else:
-        path = Path(pretrained)
-        description = file_description(path)
+    path = fetch(WEIGHTS, cache_dir) if pretrained == "imagenet" else Path(pretrained)
+    # read first: a missing local file is its clear error
     load_strict(model.backbone, read_state_dict(path), path, skip=("classif.",))
-    return describe(model, description)
+    if pretrained == "imagenet":
+        return describe(model, f"imagenet:{TIMM_NAME} (sha256 {sha256_prefix(path)})")
+    return describe(model, file_description(path))

@@ -107,13 +107,12 @@ def torchvision_state_dict(weights, pretrained: str, cache_dir: Path
                            ) -> tuple[dict[str, torch.Tensor], str]:
     """The state_dict and description for `pretrained` (`imagenet` -> torchvision enum `weights`,
     or a local file in torchvision's layout)."""
+    path = fetch(from_hub_url(weights.url), cache_dir) if pretrained == "imagenet" \
+        else Path(pretrained)
+    state_dict = read_state_dict(path)  # first: a missing local file is its clear error
     if pretrained == "imagenet":
-        path = fetch(from_hub_url(weights.url), cache_dir)
-        description = f"imagenet:{weights} (sha256 {sha256_prefix(path)})"
-    else:
-        path = Path(pretrained)
-        description = file_description(path)
-    return read_state_dict(path), description
+        return state_dict, f"imagenet:{weights} (sha256 {sha256_prefix(path)})"
+    return state_dict, file_description(path)
 
 
 def init_from_scratch(model: nn.Module, pretrained: str) -> nn.Module:
