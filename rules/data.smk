@@ -63,9 +63,6 @@ rule metadata:
         "results/metadata.csv",
     params:
         actors=ACTORS,
-        source=config["ravdess"]["source"],
-        md5=config["ravdess"]["md5"],
-        size=config["ravdess"]["size"],
     log:
         "logs/metadata.log",
     benchmark:

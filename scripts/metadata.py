@@ -11,6 +11,8 @@ with job_log(snakemake.log[0], "metadata") as log:
     table = scan_corpus(snakemake.input.audio, actors=snakemake.params.actors)
     write_metadata(table, snakemake.output[0])
     log.info("%d files from %d actors", len(table), table["actor"].nunique())
-    p = snakemake.params
-    for line in source_differences(p.source, table, p.md5, p.size):
+    # read from the config, not params: only the log depends on them, so editing them must not
+    # rerun the metadata and everything downstream
+    release = snakemake.config["ravdess"]
+    for line in source_differences(release["source"], table, release["md5"], release["size"]):
         log.warning("differs from the RAVDESS release: %s", line)
