@@ -1,4 +1,5 @@
 # Input functions and derived constants shared by every stage.
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -6,7 +7,7 @@ from snakemake.utils import validate
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
 from ser.models import get_spec, list_models
-from ser.models.registry import model_source
+from ser.models.registry import model_sources, required_sample_rate, required_weights
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -34,10 +35,38 @@ def selected_models():
             raise ValueError(
                 f"models.{name}.arch is {arch!r}, not a known model; valid: {list_models()}"
             )
+        check_sample_rate(name)
     return names
 
 
+def check_sample_rate(name):
+    """A model whose front-end is built for one sample rate (Cnn14) must get audio at that rate."""
+    cfg = config["models"][name]
+    needed = required_sample_rate(cfg["arch"], cfg.get("hparams") or {})
+    given = config["audio"]["sample_rate"]
+    if needed is not None and needed != given:
+        raise ValueError(
+            f"models.{name} ({cfg['arch']}) takes {needed} Hz audio, but audio.sample_rate is "
+            f"{given}; set audio.sample_rate: {needed}, or models.{name}.hparams.sample_rate"
+        )
+
+
 MODELS = selected_models()
+WEIGHTS_DIR = config["weights"]["cache_dir"].rstrip("/")
+
+
+def weight_files(model):
+    cfg = config["models"][model]
+    return required_weights(cfg["arch"], cfg.get("pretrained", "none"), cfg.get("hparams") or {})
+
+
+# file name -> WeightFile, for every published weights file a selected model needs
+WEIGHT_FILES = {w.name: w for model in MODELS for w in weight_files(model)}
+
+
+def model_weights(wildcards):
+    """The cached weight files the model starts from (rule weights fetches them)."""
+    return [f"{WEIGHTS_DIR}/{w.name}" for w in weight_files(wildcards.model)]
 
 
 def model_spec(model):
@@ -75,8 +104,9 @@ def model_feature_params(wildcards):
 
 
 def model_code(wildcards):
-    """The source file of the model's family, so that editing it reruns only that model."""
-    return model_source(config["models"][wildcards.model]["arch"])
+    """Every ser/models source file the model's family imports, so that editing one reruns
+    exactly the models built from it."""
+    return model_sources(config["models"][wildcards.model]["arch"])
 
 
 def fold_outputs(name):

@@ -9,6 +9,7 @@ rule train:
         metadata="results/metadata.csv",
         folds="results/folds.csv",
         code=model_code,
+        weights=model_weights,
     output:
         model="results/models/{model}/fold_{fold}/model.pt",
         history="results/models/{model}/fold_{fold}/history.csv",

@@ -13,7 +13,7 @@ with job_log(snakemake.log[0], "train") as log:
     from ser.train.run import run_training
 
     p = snakemake.params
-    kinds = [k for k in snakemake.input.keys() if k not in ("metadata", "folds", "code")]
+    kinds = [k for k in snakemake.input.keys() if k not in ("metadata", "folds", "code", "weights")]
     run_training(
         model_name=snakemake.wildcards.model,
         model_cfg=p.model,

@@ -9,6 +9,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def ordinary_mode(directory: bool = False) -> int:
+    """The mode `open`/`mkdir` would give a new file or folder under the current umask.
+
+    mkstemp and mkdtemp create 0600/0700 for their own safety; the final outputs must be readable
+    by whoever the user's umask lets read them (a project group opening the report, say).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
@@ -18,6 +29,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, ordinary_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -36,6 +48,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield tmp
+        os.chmod(tmp, ordinary_mode(directory=True))
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import socket
 import threading
 import time
@@ -20,8 +21,12 @@ from ser.data.download import (
     fetch,
     resolve_source,
     safe_extract,
+    source_differences,
     verify_file,
 )
+from ser.data.ravdess import scan_corpus
+
+MD5 = "bc696df654c87fed845eb13823edef8a"  # the release zip's, as config.yaml records it
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -188,3 +193,41 @@ def test_resolve_source(real_zip, tmp_path):
     text.write_text("hello")
     with pytest.raises(ArchiveError, match="not a zip archive"):
         resolve_source(str(text))
+
+
+# --- how a local copy differs from the release (logged by the metadata rule) -----------------
+
+def _two_actors(ravdess16k: Path, root: Path) -> Path:
+    for actor in (1, 2):
+        shutil.copytree(ravdess16k / f"Actor_{actor:02d}", root / f"Actor_{actor:02d}")
+    return root
+
+
+def test_a_local_folder_differs_by_format_and_count(ravdess16k, tmp_path):
+    root = _two_actors(ravdess16k, tmp_path / "copy")
+    table = scan_corpus(root)
+    lines = source_differences(str(root), table, MD5)
+    assert lines[:3] == [f"local folder {root}", "FLAC files; the release's are WAV",
+                         "sample rate 16000 Hz; the release's is 48000 Hz"]
+    # a few files of this copy are stereo; the release is mono
+    stereo = sorted(set(table["channels"])) != [1]
+    assert lines[3:] == ([f"channels {sorted(set(table['channels']))}; the release is mono"]
+                         if stereo else [])
+    lines = source_differences(str(root), table.iloc[1:], MD5)
+    assert "119 files for 2 actors; the release has 120" in lines
+    assert source_differences("zenodo", table, MD5) == []
+
+
+def test_a_local_zip_differs_by_md5(ravdess16k, tmp_path):
+    root = _two_actors(ravdess16k, tmp_path / "copy")
+    zip_path = tmp_path / "Audio_Speech_Actors_01-24.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for path in sorted(root.rglob("*.flac")):
+            archive.write(path, path.relative_to(root))
+    actual = hashlib.md5(zip_path.read_bytes()).hexdigest()
+    table = scan_corpus(root)
+    lines = source_differences(str(zip_path), table, MD5)
+    assert lines[0] == (f"local zip {zip_path}: MD5 mismatch, expected {MD5}, got {actual} "
+                        "(expected: the release's)")
+    sized = source_differences(str(zip_path), table, MD5, size=208468073)
+    assert f"expected 208468073 bytes, got {zip_path.stat().st_size}" in sized[0]

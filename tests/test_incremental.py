@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from ser.models import get_spec
-from ser.models.registry import model_source
+from ser.models import get_spec, list_models
+from ser.models.registry import model_source, model_sources
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +125,17 @@ def test_editing_one_model_family_source_reruns_only_that_model(tiny_run, tiny_c
     assert set(jobs) == train_jobs(tiny, "kaggle_cnn1d") | DOWNSTREAM
     for job in train_jobs(tiny, "kaggle_cnn1d"):
         assert jobs[job] == f"Updated input files: {source}", jobs[job]
+
+
+def test_editing_a_shared_layer_reruns_exactly_the_models_built_from_it(tiny_run, tiny_config,
+                                                                       tiny):
+    """ser/models/panns.py holds ConvBlock and init_layer, which dchung.py and kaggle.py import
+    too: editing it reruns those models (here kaggle_cnn1d), not resnet18."""
+    panns = REPO / "ser" / "models" / "panns.py"
+    users = {name for name in list_models() if str(panns) in model_sources(name)}
+    assert users == {"cnn14", "cnnx", "cnn1d_lstm", "cnn14_attn", "kaggle_cnn1d"}
+    with edited(panns, "# edited by tests/test_incremental.py (restored afterwards)\n"):
+        jobs = dry_run(tiny_run, tiny_config)
+    assert set(jobs) == train_jobs(tiny, "kaggle_cnn1d") | DOWNSTREAM
+    for job in train_jobs(tiny, "kaggle_cnn1d"):
+        assert jobs[job] == f"Updated input files: {panns}", jobs[job]

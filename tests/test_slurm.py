@@ -1,15 +1,20 @@
 """The real pipeline through `--profile profiles/slurm` on a real one-node SLURM cluster.
 
-Runs tests/configs/cluster.yaml (three real actors, one model, one epoch) as SLURM jobs, then a
-run with a job that must fail. Needs root (or SLURM already installed and running rights); run
-with `make test-cluster`.
+Runs tests/configs/cluster.yaml (three real actors, one pretrained model, one epoch) as SLURM
+jobs the way an offline cluster is used: `--until weights` first (the local rule fetches the
+weights, here from a loopback mirror), then the submission, whose jobs must not fetch anything.
+Then a run with a job that must fail. A run is stopped only when it stops making progress (no new
+output, no file written in its folder for STALL_S), never for being slow. Needs root (or SLURM
+already installed and running rights); run with `make test-cluster`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,13 +22,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
+from torchvision import models as tvm
 
 from slurm_cluster import SYSTEM_CONF, leftover_daemons, slurm_cluster
+from weights_server import serve
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_CONFIG = REPO / "tests" / "configs" / "cluster.yaml"
-RUN_TIMEOUT_S = 420
+STALL_S = 300  # no output and no file written for this long: the run is stuck, not slow
+RESNET18 = "resnet18-f37072fd.pth"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -36,10 +45,35 @@ def write_config(workdir: Path, ravdess16k: Path, extra: dict | None = None) -> 
     return ["--configfile", str(REPO / "config.yaml"), str(CLUSTER_CONFIG), str(local)]
 
 
-def run_on_cluster(partition: str, workdir: Path, configs: list[str],
-                   *targets: str) -> subprocess.CompletedProcess:
+def progress(workdir: Path, *outputs: Path) -> tuple:
+    """What changes while a run makes progress: its output and the files in its folder."""
+    newest = max((p.stat().st_mtime for p in workdir.rglob("*") if p.is_file()), default=0)
+    return (*(o.stat().st_size for o in outputs), newest)
+
+
+def run_watched(cmd: list[str], workdir: Path, env: dict) -> subprocess.CompletedProcess:
+    """Run `cmd`, ending it (its whole process group) only after STALL_S without progress."""
+    out, err = workdir.parent / f"{workdir.name}.out", workdir.parent / f"{workdir.name}.err"
+    with open(out, "w") as fo, open(err, "w") as fe:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fo, stderr=fe,
+                                start_new_session=True)
+        last, since = None, time.monotonic()
+        while proc.poll() is None:
+            time.sleep(2)
+            now = progress(workdir, out, err)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > STALL_S:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                fe.write(f"\ntest: killed after {STALL_S} s without progress\n")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out.read_text(), err.read_text())
+
+
+def run_on_cluster(partition: str, workdir: Path, configs: list[str], *targets: str,
+                   env: dict | None = None) -> subprocess.CompletedProcess:
     """snakemake --profile profiles/slurm, with what differs on the one-node test cluster."""
-    cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT_S), sys.executable, "-m", "snakemake",
+    cmd = [sys.executable, "-m", "snakemake",
            "--profile", "profiles/slurm", "--snakefile", str(REPO / "Snakefile"),
            "--directory", str(workdir), *configs,
            # no account, no GPU; one CPU a job, so that two jobs share the small test node;
@@ -47,9 +81,8 @@ def run_on_cluster(partition: str, workdir: Path, configs: list[str],
            "--default-resources", f"slurm_partition={partition}", "mem_mb=1000", "runtime=30",
            "--max-threads", "1", "--retries", "0", "--latency-wait", "5",
            "--slurm-init-seconds-before-status-checks", "1", *targets]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S + 30)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return run_watched(cmd, workdir, {**os.environ, **(env or {}), "PATH": path})
 
 
 def explain(proc: subprocess.CompletedProcess) -> str:
@@ -104,15 +137,47 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster, tmp_path_factory, ravdess16k: Path):
-    """The whole pipeline on cluster.yaml, every job but the `all` target a SLURM job."""
+def mirror(tmp_path_factory):
+    """A loopback mirror serving resnet18-f37072fd.pth as torchvision saves it (random weights,
+    so its own SHA-256 stands in for torchvision's)."""
+    folder = tmp_path_factory.mktemp("mirror")
+    torch.save(tvm.resnet18().state_dict(), folder / RESNET18)
+    checksums = folder.parent / "checksums.json"
+    digest = hashlib.sha256((folder / RESNET18).read_bytes()).hexdigest()
+    checksums.write_text(json.dumps({RESNET18: {"sha256": digest}}))
+    with serve(folder) as server:
+        server.env = {"SER_WEIGHTS_MIRROR": server.url, "SER_WEIGHTS_CHECKSUMS": str(checksums)}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster, mirror, tmp_path_factory, ravdess16k: Path):
+    """The offline-cluster recipe: `--until weights` on the submit host, then the whole pipeline
+    on cluster.yaml, every job but the local ones a SLURM job. Returns the folder, both runs and
+    the mirror's requests after each."""
     workdir = tmp_path_factory.mktemp("cluster_run")
-    proc = run_on_cluster(cluster.partition, workdir, write_config(workdir, ravdess16k))
-    return workdir, proc
+    configs = write_config(workdir, ravdess16k)
+    fetch = run_on_cluster(cluster.partition, workdir, configs, "--until", "weights",
+                           env=mirror.env)
+    after_fetch = list(mirror.requests)
+    proc = run_on_cluster(cluster.partition, workdir, configs, env=mirror.env)
+    return workdir, fetch, after_fetch, proc, list(mirror.requests)
+
+
+def test_weights_are_fetched_before_submission_and_jobs_stay_offline(cluster_run):
+    workdir, fetch, after_fetch, proc, after_run = cluster_run
+    assert fetch.returncode == 0, explain(fetch)
+    assert slurm_jobs(fetch) == {}, "--until weights submitted SLURM jobs"
+    assert [path for _, path in after_fetch] == [f"/{RESNET18}"]
+    assert (workdir / "resources" / "weights" / RESNET18).is_file()
+    # the training jobs, which could reach the loopback mirror, asked it for nothing
+    assert after_run == after_fetch, after_run
+    fold1 = json.loads((workdir / "results/models/resnet18/fold_1/metrics.json").read_text())
+    assert fold1["weights"].startswith("imagenet:ResNet18_Weights.IMAGENET1K_V1"), fold1
 
 
 def test_pipeline_runs_as_slurm_jobs(cluster_run):
-    workdir, proc = cluster_run
+    workdir, _, _, proc, _ = cluster_run
     assert proc.returncode == 0, explain(proc)
     cfg = yaml.safe_load(CLUSTER_CONFIG.read_text())
     metrics = pd.read_csv(workdir / "results" / "metrics.csv")
@@ -120,28 +185,28 @@ def test_pipeline_runs_as_slurm_jobs(cluster_run):
     assert (workdir / "reports" / "report.html").stat().st_size > 10_000
     jobs = slurm_jobs(proc)
     assert all(state == "COMPLETED" for state, _, _ in jobs.values()), jobs
-    # one SLURM job per job of the DAG: the model reads mfcc only, so one shard per actor
+    # one SLURM job per job of the DAG: the model reads logmel only, so one shard per actor
     n_actors, k = len(cfg["ravdess"]["actors"]), cfg["protocol"]["k"]
     assert rules_of(jobs) == sorted(["metadata", "folds", *["features"] * n_actors,
                                      *["train"] * k, "aggregate", "report"]), jobs
     # the profile asks for no GPU (gpu: 0), so training ran on the node's CPU
     assert all(gres in ("", "N/A", "(null)") for _, _, gres in jobs.values()), jobs
-    fold1 = json.loads((workdir / "results/models/kaggle_cnn1d/fold_1/metrics.json").read_text())
+    fold1 = json.loads((workdir / "results/models/resnet18/fold_1/metrics.json").read_text())
     assert fold1["device"] == "cpu" and fold1["epochs_run"] == 1
 
 
 def test_failing_job_fails_the_run(cluster, cluster_run, tmp_path, ravdess16k: Path):
     """A model whose weights file was never placed: its SLURM job fails, the run fails, and
     keep-going still builds the other target."""
-    finished, _ = cluster_run
+    finished = cluster_run[0]
     workdir = tmp_path / "run"
     shutil.copytree(finished, workdir, symlinks=True)
-    missing = tmp_path / "weights" / "kaggle_cnn1d.pt"
+    missing = tmp_path / "weights" / "resnet18.pth"
     cfg = yaml.safe_load(CLUSTER_CONFIG.read_text())
-    broken = {**cfg["models"]["kaggle_cnn1d"], "pretrained": str(missing)}
-    extra = {"run_models": ["kaggle_cnn1d", "unplaced_weights"],
+    broken = {**cfg["models"]["resnet18"], "pretrained": str(missing)}
+    extra = {"run_models": ["resnet18", "unplaced_weights"],
              "models": {"unplaced_weights": broken}}
-    other = "results/features/logmel/actor_01.h5"
+    other = "results/features/mfcc/actor_01.h5"
     proc = run_on_cluster(cluster.partition, workdir, write_config(workdir, ravdess16k, extra),
                           "results/models/unplaced_weights/fold_1/metrics.json", other)
     assert proc.returncode != 0, explain(proc)

@@ -2,6 +2,8 @@
 with no network fail at once with a message naming the file and the folder; never random."""
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import time
 
@@ -73,7 +75,7 @@ def test_timm_weights_from_a_local_file(tmp_path):
 @pytest.mark.parametrize("name,pretrained,file_name", [
     ("resnet18", "imagenet", "resnet18-f37072fd.pth"),
     ("vgg19_bn_attn", "imagenet", "vgg19_bn-c79401a0.pth"),
-    ("inception_resnet_v2", "imagenet", "inception_resnet_v2.tf_in1k.safetensors"),
+    ("inception_resnet_v2", "imagenet", "inception_resnet_v2-940b1cd6.pth"),
     ("cnn14", "audioset", "Cnn14_16k_mAP=0.438.pth"),
 ])
 def test_missing_weights_fail_fast_naming_file_and_folder(tmp_path, monkeypatch, name,
@@ -98,10 +100,17 @@ def test_32k_cnn14_asks_for_the_32k_checkpoint(tmp_path, monkeypatch):
         build_model("cnn14", 8, pretrained="audioset", cache_dir=tmp_path, sample_rate=32000)
 
 
-def test_cached_file_is_used_without_network(tmp_path):
+def test_cached_file_is_used_without_network(tmp_path, monkeypatch):
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
     torch.manual_seed(3)
     official = tvm.resnet18()
-    torch.save(official.state_dict(), tmp_path / "resnet18-f37072fd.pth")
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(official.state_dict(), path)
+    # a stand-in for torchvision's file: its own SHA-256 replaces the one in the name
+    checksums = tmp_path / "checksums.json"
+    checksums.write_text(json.dumps({path.name: {"sha256": hashlib.sha256(
+        path.read_bytes()).hexdigest()}}))
+    monkeypatch.setenv("SER_WEIGHTS_CHECKSUMS", str(checksums))
     model = build_model("resnet18", 8, pretrained="imagenet", cache_dir=tmp_path)
     assert torch.equal(model.layer4[0].conv1.weight, official.layer4[0].conv1.weight)
     assert weights_description(model).startswith("imagenet:ResNet18_Weights.IMAGENET1K_V1")
@@ -120,3 +129,10 @@ def test_unreadable_file_names_the_file(tmp_path):
     path.write_bytes(np.arange(100, dtype=np.uint8).tobytes())
     with pytest.raises(ValueError, match="garbage.pth"):
         build_model("resnet18", 8, pretrained=str(path))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet_attn", "inception_resnet_v2", "cnn14"])
+def test_a_missing_local_file_is_named_as_missing(tmp_path, name):
+    missing = tmp_path / "nowhere" / "weights.pth"
+    with pytest.raises(FileNotFoundError, match=f"{missing}: weights file does not exist"):
+        build_model(name, 8, pretrained=str(missing))

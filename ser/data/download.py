@@ -18,6 +18,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+import pandas as pd
+
 from ser.io import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -199,3 +201,50 @@ def resolve_source(source: str) -> tuple[SourceKind, Path | None]:
     if not zipfile.is_zipfile(path):
         raise ArchiveError(f"ravdess.source is {source!r}: a file, but not a zip archive")
     return "zip", path.resolve()
+
+
+# The official release: 1,440 speech files (60 per actor), 16-bit mono WAV at 48 kHz.
+RELEASE_FILES_PER_ACTOR, RELEASE_RATE, RELEASE_SUFFIX = 60, 48000, ".wav"
+
+
+def _format_differences(metadata: pd.DataFrame) -> list[str]:
+    """How the scanned files differ from the release's: count, file type, rate, channels."""
+    lines = []
+    n_actors, n = metadata["actor"].nunique(), len(metadata)
+    if n != RELEASE_FILES_PER_ACTOR * n_actors:
+        lines.append(f"{n} files for {n_actors} actors; the release has "
+                     f"{RELEASE_FILES_PER_ACTOR * n_actors}")
+    suffixes = sorted({Path(p).suffix.lower() for p in metadata["path"]})
+    if suffixes != [RELEASE_SUFFIX]:
+        lines.append(f"{'/'.join(s.lstrip('.').upper() for s in suffixes)} files; the "
+                     f"release's are {RELEASE_SUFFIX.lstrip('.').upper()}")
+    rates = sorted(int(r) for r in metadata["sample_rate"].unique())
+    if rates != [RELEASE_RATE]:
+        lines.append(f"sample rate {'/'.join(map(str, rates))} Hz; the release's is "
+                     f"{RELEASE_RATE} Hz")
+    if set(metadata["channels"]) != {1}:
+        lines.append(f"channels {sorted(set(metadata['channels']))}; the release is mono")
+    return lines
+
+
+def source_differences(source: str, metadata: pd.DataFrame, md5: str,
+                       size: int | None = None) -> list[str]:
+    """Short lines saying how the corpus used differs from the official release (empty when it
+    does not): a local zip's MD5 and size, and for any local copy the files' count and formats.
+
+    `source` is `ravdess.source`; `metadata` the scanned table (results/metadata.csv); `md5` and
+    `size` the release zip's (config `ravdess.md5`, `ravdess.size`).
+    """
+    kind, path = resolve_source(source)
+    if kind == "zenodo":
+        return []  # fetched and verified against `md5` and `size`
+    if kind == "synthetic":
+        return ["synthetic demo corpus (ser.data.synth), not RAVDESS recordings"]
+    lines = []
+    if kind == "zip":
+        reason = _mismatch(path, md5, size)
+        if reason:
+            lines.append(f"local zip {path}: {reason} (expected: the release's)")
+    else:
+        lines.append(f"local folder {path}")
+    return lines + _format_differences(metadata)

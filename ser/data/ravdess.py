@@ -18,6 +18,7 @@ from typing import Iterable
 import pandas as pd
 
 from ser.audio import AudioError, probe_audio
+from ser.data import copies
 from ser.io import atomic_file
 
 EMOTIONS = {
@@ -53,13 +54,40 @@ class RavdessNameError(ValueError):
         super().__init__(f"{name}: {reason}")
 
 
+# reason fragment -> kind, for the counts that head a long listing
+_KINDS = (("not a RAVDESS name", "not a RAVDESS name"), ("code", "code out of range"),
+          ("only 0", "not audio-only speech"), ("no strong", "not audio-only speech"),
+          ("but the file is in", "in the wrong Actor_XX folder"),
+          ("also appears as", "duplicate recording"), ("symbolic link", "link leaving the folder"),
+          ("requested actor", "requested actor missing"), ("no .wav", "no audio"))
+SHOWN = 8  # problems listed on the console; the job's log gets them all
+
+
+def problem_kind(reason: str) -> str:
+    return next((kind for key, kind in _KINDS if key in reason), "unreadable audio")
+
+
+def capped_listing(problems: list[tuple[str, str]], shown: int = SHOWN) -> str:
+    """Counts by kind, then the first `shown` problems, one line each."""
+    counts: dict[str, int] = defaultdict(int)
+    for _, reason in problems:
+        counts[problem_kind(reason)] += 1
+    lines = ["  by kind: " + ", ".join(f"{n} {kind}" for kind, n in counts.items())]
+    lines += [f"  {where}: {reason}" for where, reason in problems[:shown]]
+    if len(problems) > shown:
+        lines.append(f"  ... and {len(problems) - shown} more (all of them: the job's log)")
+    return "\n".join(lines)
+
+
 class CorpusError(ValueError):
-    """Every problem found in a corpus folder, one line per offending file."""
+    """Every problem found in a corpus folder: the message shows counts by kind and the first
+    few; `details` (written to the job's log by ser.logs.job_log) lists them all."""
 
     def __init__(self, root: Path, problems: list[tuple[str, str]]):
         self.root, self.problems = root, problems
-        lines = "\n".join(f"  {where}: {reason}" for where, reason in problems)
-        super().__init__(f"{len(problems)} problem(s) in the RAVDESS corpus at {root}:\n{lines}")
+        self.details = "\n".join(f"{where}: {reason}" for where, reason in problems)
+        super().__init__(f"{len(problems)} problem(s) in the RAVDESS corpus at {root}:\n"
+                         f"{capped_listing(problems)}")
 
 
 @dataclass(frozen=True)
@@ -162,30 +190,41 @@ def _duplicates(rows: list[dict]) -> list[tuple[str, str]]:
     ]
 
 
+def _scan_files(paths: list[Path]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Metadata rows of `paths`, and the problems (bad names or audio, duplicates) found."""
+    rows, problems = [], []
+    for path in paths:
+        try:
+            rows.append(_row(path))
+        except (RavdessNameError, AudioError) as err:
+            problems.append((str(path), err.reason))
+    return rows, problems + _duplicates(rows)
+
+
 def scan_corpus(root: str | Path, actors: Iterable[int] | None = None) -> pd.DataFrame:
     """Metadata of every RAVDESS speech file under `root` (any depth, e.g. Kaggle's nesting).
 
     Every problem (bad names, unreadable or truncated files, files in the wrong Actor_XX folder,
     duplicates, symlinks leaving `root`, requested actors without files) is collected and raised
-    together as one `CorpusError`, so a broken copy is fixed in one go. With `actors`, only those
-    actors are kept.
+    together as one `CorpusError`, so a broken copy is fixed in one go. A folder holding several
+    copies of the corpus is handled by `ser.data.copies`. With `actors`, only those are kept.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: the RAVDESS corpus folder does not exist")
+    if actors is not None and not set(actors) <= set(_FIELDS["actor"]):
+        raise ValueError(f"actors must be within 1-24, got {sorted(set(actors))}")
     problems: list[tuple[str, str]] = []
-    rows = []
-    for path in _walk_audio(root, problems):
-        try:
-            rows.append(_row(path))
-        except (RavdessNameError, AudioError) as err:
-            problems.append((str(path), err.reason))
-    problems += _duplicates(rows)
+    paths = _walk_audio(root, problems)
+    groups = copies.group_copies(paths, root)
+    if len([g for g in groups if g is not None]) > 1:
+        wanted = set(_FIELDS["actor"] if actors is None else actors)
+        rows, found = copies.choose_copy(root, groups, wanted, _scan_files)
+    else:
+        rows, found = _scan_files(paths)
+    problems += found
     present = {row["actor"] for row in rows}
     wanted = set(present if actors is None else actors)
-    if not wanted <= set(_FIELDS["actor"]):
-        invalid = sorted(wanted - set(_FIELDS["actor"]))
-        raise ValueError(f"actors must be within 1-24, got {invalid}")
     for actor in sorted(wanted - present):
         problems.append((f"Actor_{actor:02d}", "requested actor, but no files of it were found"))
     if not rows and not problems:

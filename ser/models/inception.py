@@ -7,9 +7,11 @@ layer frozen, global average pooling, Dense(1024, ReLU), Dense(n_classes). `fine
 unfreezes the backbone.
 
 The network is timm's `inception_resnet_v2` (a port of the TF-slim/Keras weights,
-`inception_resnet_v2.tf_in1k`). Our choices: the weights file is fetched from its Hugging Face
-location into the weights cache and loaded with our strict loader (classifier dropped), so that
-a missing file is one clear error; a frozen backbone keeps its batch-norm statistics fixed (Keras
+`inception_resnet_v2.tf_in1k`). Our choices: the weights file is timm's own release of that port
+(`inception_resnet_v2-940b1cd6.pth`, the URL timm's default config used before its Hugging Face
+copy; its name carries its SHA-256 prefix, so it is verified like torchvision's), fetched into the
+weights cache and loaded with our strict loader (classifier dropped), so that a missing or
+corrupt file is one clear error; a frozen backbone keeps its batch-norm statistics fixed (Keras
 runs frozen BatchNormalization layers in inference mode).
 """
 from __future__ import annotations
@@ -21,12 +23,13 @@ import torch
 from torch import nn
 
 from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.weight_files import from_hub_url
 from ser.models.weights import (describe, fetch, file_description, load_strict, read_state_dict,
                                 sha256_prefix)
 
 TIMM_NAME = "inception_resnet_v2.tf_in1k"
-WEIGHTS_URL = f"https://huggingface.co/timm/{TIMM_NAME}/resolve/main/model.safetensors"
-WEIGHTS_FILE = f"{TIMM_NAME}.safetensors"
+WEIGHTS = from_hub_url("https://github.com/rwightman/pytorch-image-models/releases/download/"
+                       "v0.1-weights/inception_resnet_v2-940b1cd6.pth")
 
 
 class InceptionResNetV2(nn.Module):
@@ -58,17 +61,16 @@ class InceptionResNetV2(nn.Module):
               "finetune": False},
     source="jingwoo4710/Audio-Emotions-Classification (Keras InceptionResNetV2); "
            "timm inception_resnet_v2.tf_in1k",
-    pretrained_options=("none", "imagenet")))
+    pretrained_options=("none", "imagenet"),
+    weight_files=lambda pretrained, hparams: [WEIGHTS]))
 def build_inception_resnet_v2(n_classes: int, pretrained: str, cache_dir: Path,
                               finetune: bool = False) -> InceptionResNetV2:
     model = InceptionResNetV2(n_classes, bool(finetune))
     if pretrained == "none":
         return describe(model, "none (random init)")
-    if pretrained == "imagenet":
-        path = fetch(WEIGHTS_URL, WEIGHTS_FILE, cache_dir)
-        description = f"imagenet:{TIMM_NAME} (sha256 {sha256_prefix(path)})"
-    else:
-        path = Path(pretrained)
-        description = file_description(path)
+    path = fetch(WEIGHTS, cache_dir) if pretrained == "imagenet" else Path(pretrained)
+    # read first: a missing local file is its clear error
     load_strict(model.backbone, read_state_dict(path), path, skip=("classif.",))
-    return describe(model, description)
+    if pretrained == "imagenet":
+        return describe(model, f"imagenet:{TIMM_NAME} (sha256 {sha256_prefix(path)})")
+    return describe(model, file_description(path))

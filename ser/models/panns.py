@@ -19,12 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.weight_files import WeightFile
 from ser.models.weights import describe, fetch, file_description, load_strict, read_state_dict
 
 ZENODO = "https://zenodo.org/records/3987831/files/"
-# sample rate -> (checkpoint file, window, hop, fmax), the two released configurations
-CHECKPOINTS = {16000: ("Cnn14_16k_mAP=0.438.pth", 512, 160, 8000.0),
-               32000: ("Cnn14_mAP=0.431.pth", 1024, 320, 14000.0)}
+# sample rate -> (checkpoint file, window, hop, fmax, MD5 that Zenodo lists for the file), the
+# two released configurations
+CHECKPOINTS = {
+    16000: ("Cnn14_16k_mAP=0.438.pth", 512, 160, 8000.0, "362fc5ff18f1d6ad2f6d464b45893f2c"),
+    32000: ("Cnn14_mAP=0.431.pth", 1024, 320, 14000.0, "541141fa2ee191a88f24a3219fff024e"),
+}
 
 
 def init_layer(layer: nn.Module) -> None:
@@ -187,26 +191,34 @@ def load_panns_checkpoint(model: Cnn14, path: str | Path) -> None:
     load_strict(model, read_state_dict(path), path)
 
 
+def checkpoint_file(sample_rate: int) -> WeightFile:
+    """The released AudioSet checkpoint for Cnn14 at `sample_rate`, with Zenodo's MD5."""
+    if sample_rate not in CHECKPOINTS:
+        raise ValueError(f"cnn14: sample_rate must be one of {sorted(CHECKPOINTS)} (the released "
+                         f"checkpoints), got {sample_rate}")
+    name, *_, md5 = CHECKPOINTS[sample_rate]
+    return WeightFile(name, ZENODO + name.replace("=", "%3D") + "?download=1", md5=md5)
+
+
 @register(ModelSpec(
     name="cnn14", family="transfer", input=InputSpec(("waveform",), None),
     defaults={"optimizer": "adam", "lr": 1e-4, "batch_size": 32, "sample_rate": 16000},
     source="Kong et al. 2020, PANNs, arXiv 1912.10211; qiuqiangkong/audioset_tagging_cnn",
-    pretrained_options=("none", "audioset")))
+    pretrained_options=("none", "audioset"),
+    weight_files=lambda pretrained, hparams: [
+        checkpoint_file(int(hparams.get("sample_rate", 16000)))]))
 def build_cnn14(n_classes: int, pretrained: str, cache_dir: Path, sample_rate: int = 16000,
                 specaugment: bool = True) -> Cnn14:
     """Cnn14 at the 16 kHz (default) or 32 kHz configuration of the released checkpoints; with
     weights, the 527-class AudioSet model is loaded strictly and `fc_audioset` then replaced."""
-    if sample_rate not in CHECKPOINTS:
-        raise ValueError(f"cnn14: sample_rate must be one of {sorted(CHECKPOINTS)} (the released "
-                         f"checkpoints), got {sample_rate}")
-    file_name, window, hop, fmax = CHECKPOINTS[sample_rate]
+    checkpoint = checkpoint_file(sample_rate)
+    _, window, hop, fmax, _ = CHECKPOINTS[sample_rate]
     model = Cnn14(527, sample_rate, window, hop, 64, 50.0, fmax, specaugment)
     if pretrained == "none":
         description = "none (random init)"
     elif pretrained == "audioset":
-        path = fetch(ZENODO + file_name.replace("=", "%3D") + "?download=1", file_name, cache_dir)
-        load_panns_checkpoint(model, path)
-        description = f"audioset:{file_name}"
+        load_panns_checkpoint(model, fetch(checkpoint, cache_dir))
+        description = f"audioset:{checkpoint.name} (md5 {checkpoint.md5})"
     else:
         load_panns_checkpoint(model, pretrained)
         description = file_description(Path(pretrained))

@@ -7,7 +7,9 @@ write it into every fold's metrics.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import ast
+import importlib.util
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -15,6 +17,7 @@ from typing import Literal
 from torch import nn
 
 Family = Literal["scratch", "transfer"]
+_PACKAGE = "ser.models"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class ModelSpec:
     defaults: dict = field(default_factory=dict)
     source: str = ""
     pretrained_options: tuple[str, ...] = ("none",)
+    # (pretrained, hparams) -> the published weight files that choice downloads
+    weight_files: Callable[[str, Mapping], list] | None = None
 
 
 Builder = Callable[..., nn.Module]
@@ -73,12 +78,61 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def model_source(name: str) -> str:
-    """The source file of model `name`'s family, so that the workflow reruns a model when its
-    code changes."""
+    """The source file of model `name`'s family."""
     import inspect
 
     get_spec(name)
     return inspect.getsourcefile(_REGISTRY[name][1])
+
+
+def _imported_model_modules(path: Path) -> set[str]:
+    """Modules of ser.models that the file at `path` imports by name (absolute imports)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith(_PACKAGE + ".")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith(_PACKAGE + "."):
+                found.add(node.module)
+            elif node.module == _PACKAGE:  # `from ser.models import panns`: only submodules
+                found |= {f"{_PACKAGE}.{a.name}" for a in node.names
+                          if importlib.util.find_spec(f"{_PACKAGE}.{a.name}") is not None}
+    return found
+
+
+def model_sources(name: str) -> list[str]:
+    """Every source file of ser.models that model `name`'s family imports, transitively, with
+    its own first: the code the workflow must watch, so that editing a shared layer reruns
+    exactly the models built from it."""
+    family = _REGISTRY[get_spec(name).name][1].__module__
+    seen, todo = [], [family]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.append(module)
+        origin = Path(importlib.util.find_spec(module).origin)
+        todo += sorted(_imported_model_modules(origin) - set(seen))
+    return [importlib.util.find_spec(m).origin for m in seen]
+
+
+def required_sample_rate(name: str, hparams: Mapping) -> int | None:
+    """The sample rate model `name` takes its waveform at (its `sample_rate` hyper-parameter,
+    e.g. Cnn14's front-end), or None when it has no fixed rate."""
+    defaults = get_spec(name).defaults
+    if "sample_rate" not in defaults:
+        return None
+    return int(hparams.get("sample_rate", defaults["sample_rate"]))
+
+
+def required_weights(name: str, pretrained: str, hparams: Mapping) -> list:
+    """The published weight files (`WeightFile`) model `name` needs for `pretrained`; none for
+    random init or a local file."""
+    spec = get_spec(name)
+    if spec.weight_files is None or str(pretrained) not in spec.pretrained_options \
+            or str(pretrained) == "none":
+        return []
+    return spec.weight_files(str(pretrained), hparams)
 
 
 def build_model(name: str, n_classes: int, pretrained: str = "none",

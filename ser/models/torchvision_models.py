@@ -21,11 +21,17 @@ from torchvision import models as tvm
 
 from ser.models.attention import UVectorAttention
 from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.weight_files import from_hub_url
 from ser.models.weights import describe, load_strict, torchvision_state_dict
 
 LOGMEL_IMAGE = InputSpec(("logmel",), (128, 256))
 SOURCE = "dchung1209/RAVDESS (PyTorch); torchvision ImageNet weights"
 TRANSFER = ("none", "imagenet")
+
+
+def imagenet_file(weights):
+    """The `weight_files` of a model on torchvision's enum `weights`."""
+    return lambda pretrained, hparams: [from_hub_url(weights.url)]
 
 
 def dchung_defaults(epochs: int) -> dict:
@@ -70,7 +76,8 @@ def build_attention_cnn(constructor, weights, channels: int, n_classes: int, pre
 
 
 @register(ModelSpec("vgg19_bn_attn", "transfer", LOGMEL_IMAGE, dchung_defaults(30),
-                    SOURCE + "; U-vector attention of arXiv 1806.01506", TRANSFER))
+                    SOURCE + "; U-vector attention of arXiv 1806.01506", TRANSFER,
+                    imagenet_file(tvm.VGG19_BN_Weights.IMAGENET1K_V1)))
 def build_vgg19_bn_attn(n_classes: int, pretrained: str, cache_dir: Path,
                         attention_lambda: float = 0.3) -> AttentionCNN:
     return build_attention_cnn(tvm.vgg19_bn, tvm.VGG19_BN_Weights.IMAGENET1K_V1, 512, n_classes,
@@ -79,7 +86,7 @@ def build_vgg19_bn_attn(n_classes: int, pretrained: str, cache_dir: Path,
 
 @register(ModelSpec("alexnet_attn", "transfer", LOGMEL_IMAGE, dchung_defaults(30),
                     SOURCE + "; AlexNet FCN with U-vector attention of arXiv 1806.01506",
-                    TRANSFER))
+                    TRANSFER, imagenet_file(tvm.AlexNet_Weights.IMAGENET1K_V1)))
 def build_alexnet_attn(n_classes: int, pretrained: str, cache_dir: Path,
                        attention_lambda: float = 0.3) -> AttentionCNN:
     """dchung gives no epoch count for AlexNet + Attn; VGG19 + Attn's 30 is the default."""
@@ -88,7 +95,7 @@ def build_alexnet_attn(n_classes: int, pretrained: str, cache_dir: Path,
 
 
 @register(ModelSpec("resnet18", "transfer", LOGMEL_IMAGE, dchung_defaults(40), SOURCE,
-                    TRANSFER))
+                    TRANSFER, imagenet_file(tvm.ResNet18_Weights.IMAGENET1K_V1)))
 def build_resnet18(n_classes: int, pretrained: str, cache_dir: Path) -> tvm.ResNet:
     weights = tvm.ResNet18_Weights.IMAGENET1K_V1
     net = tvm.resnet18(weights=None)

@@ -3,13 +3,13 @@
 `pretrained` is `none`, `imagenet` (torchvision's weight enums, timm's released checkpoints),
 `audioset` (the PANNs checkpoints on Zenodo record 3987831) or a path to a local file. Downloads
 go into `cache_dir` (config `weights.cache_dir`); a file that is neither cached nor downloadable
-raises `WeightsUnavailableError` naming the file to place and where. Nothing ever falls back to
+raises `WeightsUnavailableError` naming the file to place and where; every file is verified
+(ser.models.weight_files). Nothing ever falls back to
 random weights. Every loaded file is loaded with strict keys, apart from the head the caller
 replaces, and with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,6 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from ser.models.weight_files import WeightsUnavailableError, digest, fetch, from_hub_url
+
+__all__ = ["WeightsUnavailableError", "fetch"]  # re-exported: the loaders' one import
 
 DEFAULT_CACHE_DIR = Path("resources") / "weights"
 
@@ -31,41 +35,13 @@ _NUMPY_SAFE = [(_reconstruct, "numpy.core.multiarray._reconstruct"),
                (np._core.multiarray.scalar, "numpy._core.multiarray.scalar")]
 
 
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights that are neither in the cache nor downloadable."""
-
-
 def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
     """`cache_dir`, else $SER_WEIGHTS_DIR, else resources/weights (the config default)."""
     return Path(cache_dir or os.environ.get("SER_WEIGHTS_DIR") or DEFAULT_CACHE_DIR)
 
 
 def sha256_prefix(path: Path, n: int = 12) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:n]
-
-
-def fetch(url: str, file_name: str, cache_dir: Path) -> Path:
-    """`cache_dir/file_name`, downloaded from `url` when missing.
-
-    torch.hub writes to a temporary name in `cache_dir` and renames it, so a broken download never
-    looks like a cached file.
-    """
-    path = cache_dir / file_name
-    if path.is_file():
-        return path
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(url, str(path), progress=False)
-    except Exception as err:  # noqa: BLE001 - any network or disk failure means the same here
-        raise WeightsUnavailableError(
-            f"pretrained weights {file_name!r} are not in {cache_dir.resolve()} and could not be "
-            f"downloaded from {url} ({type(err).__name__}: {err}). Place the file {file_name!r} "
-            f"in {cache_dir.resolve()}, or set `pretrained: <path to the file>`.") from err
-    return path
+    return digest(path, "sha256")[:n]
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -131,13 +107,12 @@ def torchvision_state_dict(weights, pretrained: str, cache_dir: Path
                            ) -> tuple[dict[str, torch.Tensor], str]:
     """The state_dict and description for `pretrained` (`imagenet` -> torchvision enum `weights`,
     or a local file in torchvision's layout)."""
+    path = fetch(from_hub_url(weights.url), cache_dir) if pretrained == "imagenet" \
+        else Path(pretrained)
+    state_dict = read_state_dict(path)  # first: a missing local file is its clear error
     if pretrained == "imagenet":
-        path = fetch(weights.url, weights.url.rsplit("/", 1)[-1], cache_dir)
-        description = f"imagenet:{weights} (sha256 {sha256_prefix(path)})"
-    else:
-        path = Path(pretrained)
-        description = file_description(path)
-    return read_state_dict(path), description
+        return state_dict, f"imagenet:{weights} (sha256 {sha256_prefix(path)})"
+    return state_dict, file_description(path)
 
 
 def init_from_scratch(model: nn.Module, pretrained: str) -> nn.Module:
