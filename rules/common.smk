@@ -83,3 +83,17 @@ def fold_outputs(name):
     return expand(
         "results/models/{model}/fold_{fold}/{name}", model=MODELS, fold=FOLDS, name=name
     )
+
+
+def run_benchmarks():
+    """The benchmark file of every job this configuration runs before the report, by name: the
+    report reads these only, never whatever else lies under logs/benchmarks (jobs of models no
+    longer run, say)."""
+    jobs = {"synthetic": ["synthesize"], "zenodo": ["download", "unpack"], "zip": ["unpack"]}
+    paths = [f"logs/benchmarks/{rule}/{rule}.tsv"
+             for rule in [*jobs.get(SOURCE_KIND, []), "metadata", "corpus", "folds", "aggregate"]]
+    kinds = sorted({kind for m in MODELS for kind in model_spec(m).input.features})
+    paths += expand("logs/benchmarks/features/{feature}_actor_{actor:02d}.tsv", feature=kinds,
+                    actor=ACTORS)
+    paths += expand("logs/benchmarks/train/{model}_fold_{fold}.tsv", model=MODELS, fold=FOLDS)
+    return paths

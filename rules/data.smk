@@ -71,3 +71,30 @@ rule metadata:
         "../envs/ser.yaml"
     script:
         "../scripts/metadata.py"
+
+
+def corpus_inputs(wildcards):
+    """The metadata, and the zip when there is one, so the record follows the audio it names."""
+    inputs = {"metadata": "results/metadata.csv"}
+    if SOURCE_KIND in ("zenodo", "zip"):
+        inputs["archive"] = archive(wildcards)
+    return inputs
+
+
+# Where the audio came from and how far it was checked: the report's first sentence quotes it.
+rule corpus:
+    input:
+        unpack(corpus_inputs),
+    output:
+        "results/corpus.json",
+    params:
+        source=config["ravdess"]["source"],
+        md5=config["ravdess"]["md5"],
+    log:
+        "logs/corpus.log",
+    benchmark:
+        "logs/benchmarks/corpus/corpus.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/corpus.py"

@@ -6,13 +6,17 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+import typing
+
 import pandas as pd
 
 from ser.io import atomic_file
+from ser.models.registry import Family
 
 REQUIRED = ("model", "family", "weights", "protocol", "fold", "accuracy", "unweighted_accuracy",
             "precision_macro", "recall_macro", "f1_macro")
-FAMILIES = ("scratch", "transfer")
+# The registry's families, whatever they are: the report and statistics work for any set.
+FAMILIES = typing.get_args(Family)
 LEADING = ["model", "fold", "family", "arch", "weights", "features", "protocol", "label_set"]
 
 

@@ -19,7 +19,7 @@ from ser.metrics import confusion_matrix
 from ser.report.inputs import FoldRun, RunData
 
 DPI = 90
-FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728"}
+FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728", "classical": "#2ca02c"}
 INTENSITY = {1: "normal", 2: "strong"}
 
 
@@ -126,16 +126,23 @@ def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
 
 
 def overview_figure(run: RunData) -> Figure:
+    """Per-fold test UA (dots) and its mean (bar) of every model, WA beside it (hollow)."""
     fig = Figure(figsize=(7.0, 1.2 + 0.45 * len(run.models)), layout="constrained")
     ax = fig.add_subplot()
     for i, model in enumerate(run.models):
         rows = run.metrics[run.metrics["model"] == model]
         colour = FAMILY_COLOURS.get(rows["family"].iloc[0], "grey")
-        ax.scatter(rows["accuracy"] * 100, [i] * len(rows), color=colour, alpha=0.6)
-        ax.scatter([rows["accuracy"].mean() * 100], [i], color=colour, marker="|", s=400)
+        ax.scatter(rows["unweighted_accuracy"] * 100, [i] * len(rows), color=colour, alpha=0.6)
+        ax.scatter([rows["unweighted_accuracy"].mean() * 100], [i], color=colour, marker="|",
+                   s=400)
+        ax.scatter(rows["accuracy"] * 100, [i - 0.25] * len(rows), facecolors="none",
+                   edgecolors=colour, s=14)
     ax.set_yticks(range(len(run.models)), run.models)
-    ax.set_xlabel("test accuracy per fold (%), bar: mean")
-    ax.set_title("accuracy of every fold (blue: scratch, red: transfer)")
+    ax.set_xlabel("test UA per fold (%), bar: mean; hollow, below: WA per fold")
+    legend = ", ".join(f"{c}: {f}" for f, c in (("scratch", "blue"), ("transfer", "red"),
+                                                ("classical", "green"))
+                       if f in set(run.metrics["family"]))
+    ax.set_title(f"unweighted accuracy of every fold ({legend})")
     return fig
 
 
@@ -149,8 +156,8 @@ MODEL_FIGURES = {
 
 def make_figures(run: RunData) -> list[ReportFigure]:
     """The overview figure, then four figures per model (see MODEL_FIGURES)."""
-    figures = [ReportFigure("fig-overview-accuracy", None, "overview", "Accuracy per fold",
-                            "per-fold test accuracy of every model", _png(overview_figure(run)))]
+    figures = [ReportFigure("fig-overview-accuracy", None, "overview", "UA per fold",
+                            "per-fold test UA (and WA) of every model", _png(overview_figure(run)))]
     for model in run.models:
         runs = run.model_folds(model)
         for kind, (draw, alt) in MODEL_FIGURES.items():
