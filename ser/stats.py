@@ -33,6 +33,8 @@ VALIDATION_METRIC = "val_unweighted_accuracy"
 # the question's comparison reads "transfer minus scratch". Families not listed follow by name.
 FAMILY_ORDER = ("classical", "scratch", "transfer")
 QUESTION = ("scratch", "transfer")
+# Below this a spread of per-fold scores (fractions) is floating-point noise, not a spread.
+TINY = 1e-9
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,9 @@ def corrected_t(diff: Sequence[float], ratio: float) -> tuple[float, float]:
     """
     d = np.asarray(diff, dtype=np.float64)
     k = len(d)
-    var = float(d.var(ddof=1))
-    if k < 2 or var == 0:
+    if k < 2 or d.std(ddof=1) <= TINY:
         return math.nan, math.nan
-    t = float(d.mean()) / math.sqrt((1 / k + ratio) * var)
+    t = float(d.mean()) / math.sqrt((1 / k + ratio) * float(d.var(ddof=1)))
     return t, float(2 * sps.t.sf(abs(t), df=k - 1))
 
 
@@ -236,7 +237,7 @@ def paired_comparison(metrics: pd.DataFrame, a: str, b: str,
         result.notes.append(f"{len(folds)} paired fold(s): no interval or test can be computed")
         return result
     sd = diff.std(ddof=1)
-    if sd > 0:
+    if sd > TINY:
         result.t_statistic, result.t_pvalue = corrected_t(diff, ratio)
         result.cohen_dz = float(diff.mean() / sd)
     else:

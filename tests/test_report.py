@@ -269,3 +269,103 @@ def test_pipeline_report_numbers_equal_its_metrics_csv(tiny_run) -> None:
         for column, title in SCORES.items():
             mean, std, _, _ = CELL.match(row[header.index(title)]).groups()
             assert (mean, std) == (pct(folds[column].mean()), pct(folds[column].std())), row[0]
+
+
+def test_misclassified_files_match_predictions_csv(emobox) -> None:
+    """Per model, collapsed by default: every wrong test file of predictions.csv, once, most
+    confident error first."""
+    run, out, parsed = emobox
+    html = out.read_text()
+    for model in MODELS:
+        preds = []
+        for fold_dir in sorted((run.models_dir / model).glob("fold_*")):
+            classes = json.loads((fold_dir / "metrics.json").read_text())["classes"]
+            p = pd.read_csv(fold_dir / "predictions.csv")
+            wrong = p[p["y_true"] != p["y_pred"]]
+            for row in wrong.itertuples(index=False):
+                conf = getattr(row, f"p_{classes[row.y_pred]}")
+                preds.append((row.file, str(row.actor), classes[row.y_true],
+                              classes[row.y_pred], conf))
+        header, *rows = parsed.tables[f"misclassified-{model}"]
+        assert header == ["File", "Actor", "Fold", "True", "Predicted", "Confidence"]
+        got = [(r[0], r[1], r[3], r[4], r[5]) for r in rows]
+        assert sorted(got) == sorted((f, a, t, p, f"{c:.3f}") for f, a, t, p, c in preds)
+        confidences = [float(r[5]) for r in rows]
+        assert confidences == sorted(confidences, reverse=True) and len(rows) > 10
+        total = sum(len(pd.read_csv(d / "predictions.csv"))
+                    for d in (run.models_dir / model).glob("fold_*"))
+        assert f"<summary>{len(rows)} of {total} test files misclassified by {model}" in html
+    assert "<details open" not in html  # collapsed by default
+
+
+def test_synthetic_corpus_says_so_first_and_compares_no_published_row(tmp_path,
+                                                                      ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    record = json.loads(run.corpus_json.read_text())
+    record.update(source_kind="synthetic", source="synthetic", path=None,
+                  checksum="not applicable")
+    run.corpus_json.write_text(json.dumps(record))
+    out, parsed = render(run)
+    first = parsed.texts["answer"].split(". ")[0]
+    assert "synthetic" in first and "about the pipeline, not about emotion" in first
+    assert [r for r in parsed.tables["published-comparable"][1:] if r[0] != "this run"] == []
+    assert all("synthetic" in r[7] for r in parsed.tables["published-not-comparable"][1:])
+    assert "<h1>Pipeline demo on synthetic audio" in out.read_text()
+
+
+def test_pinned_representative_is_used_and_named(tmp_path, ravdess16k) -> None:
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    run.config["report"] = {"compare": {"scratch": "cnnx"}}
+    _, parsed = render(run)
+    assert "for the scratch representative cnnx:" in parsed.texts["answer"]
+    assert "cnnx (pinned in config (report.compare))" in parsed.texts["answer"]
+
+
+def test_three_families_every_pair_in_the_report(tmp_path, ravdess16k) -> None:
+    """A classical family (issue 17) joins: three pairs, Holm-adjusted over three."""
+    import shutil
+
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    write_metrics_table(run.metrics_paths, run.root / "results" / "metrics.csv")
+    metrics = metrics_of(run)
+    svm = metrics[metrics["model"] == "kaggle_cnn1d"].assign(model="svm", family="classical")
+    svm["unweighted_accuracy"] -= 0.05
+    pd.concat([metrics, svm]).to_csv(run.root / "results" / "metrics.csv", index=False)
+    shutil.copytree(run.models_dir / "kaggle_cnn1d", run.models_dir / "svm")
+    out = render_report(run.root / "results" / "metrics.csv", run.models_dir, run.folds_csv,
+                        run.metadata_csv, run.benchmark_paths, run.config,
+                        run.root / "reports" / "report.html", corpus_json=run.corpus_json)
+    parsed = ReportParser(out.read_text())
+    header, *rows = parsed.tables["pairs"]
+    assert [r[0] for r in rows] == ["scratch minus classical", "transfer minus classical",
+                                    "transfer minus scratch"]
+    assert [r[1] for r in rows] == ["kaggle_cnn1d - svm", "resnet18 - svm",
+                                    "resnet18 - kaggle_cnn1d"]
+    # kaggle_cnn1d - svm is 5 UA points on every fold: the t-test is undefined, Wilcoxon not
+    assert rows[0][3] == "5.0" and rows[0][header.index("Corrected t")] == "n/a"
+    assert "Holm-adjusted over 3 pairs" in parsed.texts["answer"]
+
+
+def test_build_report_reads_only_declared_inputs(tmp_path, ravdess16k) -> None:
+    """Fold outputs and benchmark files of a model no longer run are not read."""
+    from ser.report.html import build_report
+
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    metrics_csv = run.root / "results" / "metrics.csv"
+    kept = [p for p in run.metrics_paths if "resnet18" not in str(p)]
+    write_metrics_table(kept, metrics_csv)
+    stale = [p for p in run.benchmark_paths if "resnet18" in p.name]
+    declared = [p for p in run.benchmark_paths if p not in stale]
+    out = build_report(metrics_csv, run.folds_csv, run.metadata_csv, declared, run.config,
+                       run.root / "reports" / "report.html",
+                       predictions=[p.parent / "predictions.csv" for p in kept],
+                       corpus_json=run.corpus_json)
+    parsed = ReportParser(out.read_text())
+    assert "resnet18" not in {r[0] for r in parsed.tables["headline"][1:]}
+    train = {r[0]: r for r in parsed.tables["benchmarks"][1:]}["train"]
+    assert train[1] == str(len([p for p in declared if p.parent.name == "train"])) == "12"
+    with pytest.raises(ValueError, match="differ from the report's declared inputs"):
+        build_report(metrics_csv, run.folds_csv, run.metadata_csv, declared, run.config,
+                     run.root / "reports" / "other.html",
+                     predictions=[p.parent / "predictions.csv" for p in kept[1:]],
+                     corpus_json=run.corpus_json)
