@@ -59,6 +59,14 @@ def archive(wildcards):
     return "resources/ravdess/Audio_Speech_Actors_01-24.zip"
 
 
+def corpus_inputs(wildcards):
+    """The metadata, and the zip when there is one, so the record follows the audio it names."""
+    inputs = {"metadata": "results/metadata.csv"}
+    if SOURCE_KIND in ("zenodo", "zip"):
+        inputs["archive"] = archive(wildcards)
+    return inputs
+
+
 def shards_of(kind):
     return expand("results/features/{feature}/actor_{actor:02d}.h5", feature=kind, actor=ACTORS)
 

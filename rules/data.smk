@@ -73,14 +73,6 @@ rule metadata:
         "../scripts/metadata.py"
 
 
-def corpus_inputs(wildcards):
-    """The metadata, and the zip when there is one, so the record follows the audio it names."""
-    inputs = {"metadata": "results/metadata.csv"}
-    if SOURCE_KIND in ("zenodo", "zip"):
-        inputs["archive"] = archive(wildcards)
-    return inputs
-
-
 # Where the audio came from and how far it was checked: the report's first sentence quotes it.
 rule corpus:
     input:

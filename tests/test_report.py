@@ -369,3 +369,37 @@ def test_build_report_reads_only_declared_inputs(tmp_path, ravdess16k) -> None:
                      run.root / "reports" / "other.html",
                      predictions=[p.parent / "predictions.csv" for p in kept[1:]],
                      corpus_json=run.corpus_json)
+
+
+def test_pipeline_report_names_its_corpus_and_lists_its_errors(tiny_run, ravdess16k) -> None:
+    """The real pipeline's corpus.json (a local folder, not checkable against the release zip)
+    opens the answer; every misclassified file of predictions.csv is listed once."""
+    record = json.loads((tiny_run / "results" / "corpus.json").read_text())
+    assert record["source_kind"] == "folder" and record["checksum"] == "not checked"
+    assert Path(record["path"]) == ravdess16k.resolve() and record["differences"] == []
+    assert (record["files"], record["actors"]) == (360, 6)
+    parsed = ReportParser((tiny_run / "reports" / "report.html").read_text())
+    assert parsed.texts["answer"].startswith(
+        f"On RAVDESS speech from the local folder {ravdess16k.resolve()} (files not checked")
+    for model in ("kaggle_cnn1d", "resnet18"):
+        wrong = pd.concat(pd.read_csv(p) for p in (tiny_run / "results" / "models" / model)
+                          .glob("fold_*/predictions.csv"))
+        wrong = wrong[wrong["y_true"] != wrong["y_pred"]]
+        listed = parsed.tables[f"misclassified-{model}"][1:]
+        assert sorted(r[0] for r in listed) == sorted(wrong["file"])
+
+
+def test_group_scores_are_ua_with_wa_beside() -> None:
+    """The groups figure's numbers against sklearn's balanced accuracy (UA) per group."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from ser.report.figures import accuracy_by
+
+    rng = np.random.default_rng(0)
+    pred = pd.DataFrame({"gender": rng.choice(["male", "female"], 200),
+                         "y_true": rng.integers(0, 4, 200), "y_pred": rng.integers(0, 4, 200)})
+    scores = accuracy_by(pred, "gender")
+    for group, rows in pred.groupby("gender"):
+        assert scores.loc[group, "ua"] == pytest.approx(
+            balanced_accuracy_score(rows["y_true"], rows["y_pred"]))
+        assert scores.loc[group, "wa"] == pytest.approx((rows["y_true"] == rows["y_pred"]).mean())

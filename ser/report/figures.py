@@ -55,8 +55,12 @@ def per_class_f1(cm: np.ndarray) -> np.ndarray:
     return np.divide(2 * hits, pred + true, out=np.zeros(len(hits)), where=(pred + true) > 0)
 
 
-def accuracy_by(pred: pd.DataFrame, column: str) -> pd.Series:
-    return (pred["y_true"] == pred["y_pred"]).groupby(pred[column]).mean()
+def accuracy_by(pred: pd.DataFrame, column: str) -> pd.DataFrame:
+    """UA (mean per-class recall) and WA of the pooled predictions per value of `column`."""
+    right = (pred["y_true"] == pred["y_pred"])
+    recall = right.groupby([pred[column], pred["y_true"]]).mean()
+    return pd.DataFrame({"ua": recall.groupby(level=0).mean(),
+                         "wa": right.groupby(pred[column]).mean()})
 
 
 def confusion_figure(model: str, runs: list[FoldRun]) -> Figure:
@@ -100,10 +104,14 @@ def groups_figure(model: str, runs: list[FoldRun]) -> Figure:
     for i, column in enumerate(("gender", "intensity")):
         ax = fig.add_subplot(1, 2, i + 1)
         acc, counts = accuracy_by(pred, column), pred[column].value_counts()
-        ax.bar([f"{k} (n={counts[k]})" for k in acc.index], acc.to_numpy(), color="#55a868")
+        x = np.arange(len(acc))
+        ax.bar(x - 0.2, acc["ua"].to_numpy(), 0.4, color="#55a868", label="UA")
+        ax.bar(x + 0.2, acc["wa"].to_numpy(), 0.4, color="#c6e2cf", label="WA")
+        ax.set_xticks(x, [f"{k} (n={counts[k]})" for k in acc.index])
         ax.set_ylim(0, 1)
-        ax.set_title(f"accuracy by {column}")
-    fig.suptitle(f"{model}: test accuracy by speaker gender and emotional intensity")
+        ax.set_title(f"UA and WA by {column}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{model}: test UA (WA beside) by speaker gender and emotional intensity")
     return fig
 
 
@@ -149,7 +157,7 @@ def overview_figure(run: RunData) -> Figure:
 MODEL_FIGURES = {
     "confusion": (confusion_figure, "normalised confusion matrix of {m}, every fold pooled"),
     "class_f1": (class_f1_figure, "F1 of every class for {m}, every fold pooled"),
-    "groups": (groups_figure, "accuracy of {m} by speaker gender and by emotional intensity"),
+    "groups": (groups_figure, "UA and WA of {m} by speaker gender and by emotional intensity"),
     "curves": (curves_figure, "training and validation loss and accuracy of {m}, per fold"),
 }
 
