@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ser.data.download import md5sum, resolve_source
-from ser.io import atomic_file
+from ser.io import atomic_file, read_json_object
 
 KIND = {"zenodo": "release", "zip": "zip", "folder": "folder", "synthetic": "synthetic"}
 RELEASE_ZIP = "resources/ravdess/Audio_Speech_Actors_01-24.zip"
@@ -60,14 +60,8 @@ def write_corpus_record(source: str, md5: str, metadata_csv: str | Path,
 
 
 def read_corpus_record(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read the corpus record: {exc}") from exc
-    missing = [k for k in ("source_kind", "path", "checksum", "differences") if k not in record]
-    if missing:
-        raise ValueError(f"{path}: corpus record lacks keys {missing}")
+    record = read_json_object(path, "the corpus record",
+                              ("source_kind", "path", "checksum", "differences"))
     if record["source_kind"] not in KIND.values():
         raise ValueError(f"{path}: source_kind must be one of {sorted(KIND.values())}, "
                          f"got {record['source_kind']!r}")
