@@ -32,10 +32,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 TIMEOUT = 30.0
 FIGURES_JS = ("JSON.stringify([...document.querySelectorAll('img.report-figure')]"
               ".map(i => [i.id, i.alt, i.complete && i.naturalWidth > 0]))")
-# Each model's misclassified files: [open?, rows of its table that take up space on screen]
+# Each model's misclassified files: [open?, rows of its table the browser renders]
+# (checkVisibility: a closed <details> hides its content with content-visibility, not display)
 DETAILS_JS = ("JSON.stringify([...document.querySelectorAll('details.misclassified')]"
               ".map(d => [d.open, [...d.querySelectorAll('tbody tr')]"
-              ".filter(r => r.offsetHeight > 0).length]))")
+              ".filter(r => r.checkVisibility()).length]))")
 
 
 @pytest.fixture(scope="session")
@@ -178,7 +179,8 @@ def test_report_in_headless_chromium(chromium, tmp_path, ravdess16k) -> None:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     # the misclassified files of each model are there, collapsed: none of their rows is shown
     assert len(seen["details"]) == len(MODELS)
-    assert all(opened is False and shown == 0 for opened, shown in seen["details"])
+    assert all(opened is False and shown == 0 for opened, shown in seen["details"]), \
+        seen["details"]
 
 
 @pytest.mark.timeout(60)
