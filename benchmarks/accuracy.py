@@ -1,7 +1,7 @@
 """Accuracy on the real RAVDESS corpus, next to the published row for the same model.
 
 Runs the pipeline (the same Snakefile a user runs) on the real corpus under a protocol preset and
-prints mean ± std accuracy and macro F1 per model beside the published numbers of
+prints mean ± std UA (unweighted accuracy), accuracy (WA) and macro F1 per model beside the published numbers of
 ser/reference/published_results.csv. It trains the models that are practical on a 2-core CPU by
 default, every one from scratch (`--pretrained none`, the default: no weights can be fetched
 offline). On a GPU with the weights at hand pass --models with the rest and `--pretrained config`
@@ -16,6 +16,18 @@ to keep each model's ImageNet/AudioSet weights from config.yaml.
 
 `--configfile` layers more config files over the preset (a recipe variant to screen under a
 protocol); give such a run its own `--workdir`, or it retrains the preset's jobs in place.
+
+`--select validation` screens recipe variants without the test folds: every `--variants` file
+(each layered over the preset and `--configfile`, in `<workdir>/<variant>/<protocol>`) and every
+model is a candidate; candidates are ranked by mean validation UA over folds (the kept
+checkpoints' scores in metrics.json, ties by name) and only the chosen one's test numbers are
+printed. Each fold's training job also scores its test actors (the trainer writes them beside
+the model), so the screen cannot avoid computing the others' test scores; it never reads them into
+the choice and never prints them. A protocol without validation actors (dchung_4fold) cannot be
+screened this way: the script says so and stops.
+
+    python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx --select validation \
+        --variants workflow/presets/whole_clip.yaml augment.yaml --workdir benchmarks/out/screen
 
 With several `--seeds` each seed trains every fold again in its own work directory (seed 0 in
 `<workdir>/<protocol>`, seed s in `<workdir>/<protocol>_seed<s>`), and the table adds the mean and
@@ -106,9 +118,11 @@ def comparison(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
             "model": model, "family": group["family"].iloc[0], "weights": group["weights"].iloc[0],
             "folds": per_seed.size().iloc[0], "seeds": per_seed.ngroups,
             "epochs_run": round(group["epochs_run"].mean(), 1),
-            "accuracy": pct(group.accuracy), "f1_macro": pct(group.f1_macro),
+            "ua": pct(group.unweighted_accuracy), "accuracy": pct(group.accuracy),
+            "f1_macro": pct(group.f1_macro),
             "accuracy_per_seed": " / ".join(f"{100 * a:.2f}" for a in per_seed.accuracy.mean()),
             "across_seeds": pct(per_seed.accuracy.mean()),
+            "published_ua": f"{100 * pub.recall_macro.iloc[0]:.2f}" if len(pub) else "-",
             "published_accuracy": f"{100 * pub.accuracy.iloc[0]:.2f}" if len(pub) else "-",
             "published_f1": f"{100 * pub.f1_macro.iloc[0]:.2f}" if len(pub) else "-",
             "train_minutes": round(group["train_seconds"].sum() / 60, 1),
@@ -116,7 +130,36 @@ def comparison(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main() -> None:
+def rank_by_validation(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Candidates (variant, model) by mean validation UA over folds and seeds, best first (ties
+    by name); only validation columns, so no test score can leak into the choice."""
+    if "val_unweighted_accuracy" not in metrics or metrics["val_unweighted_accuracy"].isna().any():
+        raise ValueError("--select validation needs every fold's validation UA, and some folds "
+                         "have none (a protocol without validation actors, e.g. dchung_4fold, or "
+                         "metrics.json written before validation scores were recorded)")
+    ranking = metrics.groupby(["variant", "model"], as_index=False).agg(
+        folds=("fold", "nunique"), val_ua=("val_unweighted_accuracy", "mean"),
+        val_ua_std=("val_unweighted_accuracy", "std"), val_wa=("val_accuracy", "mean"))
+    ranking = ranking.sort_values(["val_ua", "variant", "model"], ascending=[False, True, True],
+                                  ignore_index=True)
+    return ranking.assign(chosen=[i == 0 for i in range(len(ranking))])
+
+
+def selection_report(metrics: pd.DataFrame, protocol: str) -> str:
+    """The validation ranking of every candidate, then the test table of the chosen one only."""
+    ranking = rank_by_validation(metrics)
+    best = ranking.iloc[0]
+    shown = ranking.assign(val_ua=(100 * ranking.val_ua).round(2),
+                           val_ua_std=(100 * ranking.val_ua_std).round(2),
+                           val_wa=(100 * ranking.val_wa).round(2))
+    chosen = metrics[(metrics["variant"] == best["variant"]) & (metrics["model"] == best["model"])]
+    return (f"validation screen ({len(ranking)} candidates, ranked by mean validation UA; test "
+            f"scores of the others are not shown):\n{shown.to_markdown(index=False)}\n\n"
+            f"chosen: {best['model']} with variant {best['variant']}; its test scores:\n"
+            f"{comparison(chosen, protocol).to_markdown(index=False)}")
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", choices=sorted(FOLD_FILES), default="dchung_4fold")
     parser.add_argument("--models", nargs="+", default=CPU_MODELS)
@@ -129,24 +172,46 @@ def main() -> None:
                         help="training seeds; each trains every fold again in its own workdir")
     parser.add_argument("--configfile", type=Path, nargs="+", default=[],
                         help="config files layered over the preset (a variant to screen)")
+    parser.add_argument("--select", choices=["none", "validation"], default="none",
+                        help="validation: rank --variants x --models by validation UA and print "
+                             "the test scores of the chosen one only")
+    parser.add_argument("--variants", type=Path, nargs="+", default=[],
+                        help="with --select validation: one config file per recipe variant")
     parser.add_argument("snakemake_args", nargs="*", help="passed on to snakemake (after --)")
     args = parser.parse_args()
-    for config in args.configfile:  # before any work directory is written
+    for config in [*args.configfile, *args.variants]:  # before any work directory is written
         if not config.is_file():
-            parser.error(f"--configfile {config}: no such file")
+            parser.error(f"{config}: no such config file")
+    if args.variants and args.select != "validation":
+        parser.error("--variants is for --select validation")
+    stems = [v.stem for v in args.variants]
+    if len(set(stems)) < len(stems):  # each variant trains in a folder named after its file
+        parser.error(f"--variants must have distinct file names, got {stems}")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    variants = [(v.stem, [*args.configfile, v]) for v in args.variants] or \
+        [("preset", args.configfile)]
     wall, runs = 0.0, []
-    for seed in args.seeds:
-        workdir = seed_workdir(args.workdir, args.protocol, seed)
-        wall += run_pipeline(args.protocol, args.models, args.corpus, workdir, args.cores,
-                             args.pretrained == "none", seed, args.configfile,
-                             args.snakemake_args)
-        runs.append(pd.read_csv(workdir / "results" / "metrics.csv"))  # has a `seed` column
-    metrics = pd.concat(runs, ignore_index=True)
-    table = comparison(metrics[metrics["model"].isin(args.models)], args.protocol)
+    for name, configfiles in variants:
+        root = args.workdir if len(variants) == 1 else args.workdir / name
+        for seed in args.seeds:
+            workdir = seed_workdir(root, args.protocol, seed)
+            wall += run_pipeline(args.protocol, args.models, args.corpus, workdir, args.cores,
+                                 args.pretrained == "none", seed, configfiles,
+                                 args.snakemake_args)
+            runs.append(pd.read_csv(workdir / "results" / "metrics.csv").assign(variant=name))
+    metrics = pd.concat(runs, ignore_index=True)  # has a `seed` column
+    metrics = metrics[metrics["model"].isin(args.models)]
     variant = f" + {' + '.join(map(str, args.configfile))}" if args.configfile else ""
     print(f"\nprotocol {args.protocol}{variant}, seeds {args.seeds}, corpus {args.corpus}, "
           f"wall time {wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
-    print(table.to_markdown(index=False))  # tabulate is pinned in requirements.lock
+    if args.select == "validation":
+        print(selection_report(metrics, args.protocol))
+    else:  # tabulate is pinned in requirements.lock
+        print(comparison(metrics, args.protocol).to_markdown(index=False))
 
 
 if __name__ == "__main__":

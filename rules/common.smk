@@ -88,6 +88,14 @@ def archive(wildcards):
     return "resources/ravdess/Audio_Speech_Actors_01-24.zip"
 
 
+def corpus_inputs(wildcards):
+    """The metadata, and the zip when there is one, so the record follows the audio it names."""
+    inputs = {"metadata": "results/metadata.csv"}
+    if SOURCE_KIND in ("zenodo", "zip"):
+        inputs["archive"] = archive(wildcards)
+    return inputs
+
+
 def shards_of(kind):
     return expand("results/features/{feature}/actor_{actor:02d}.h5", feature=kind, actor=ACTORS)
 
@@ -113,3 +121,17 @@ def fold_outputs(name):
     return expand(
         "results/models/{model}/fold_{fold}/{name}", model=MODELS, fold=FOLDS, name=name
     )
+
+
+def run_benchmarks():
+    """The benchmark file of every job this configuration runs before the report, by name: the
+    report reads these only, never whatever else lies under logs/benchmarks (jobs of models no
+    longer run, say)."""
+    jobs = {"synthetic": ["synthesize"], "zenodo": ["download", "unpack"], "zip": ["unpack"]}
+    paths = [f"logs/benchmarks/{rule}/{rule}.tsv"
+             for rule in [*jobs.get(SOURCE_KIND, []), "metadata", "corpus", "folds", "aggregate"]]
+    kinds = sorted({kind for m in MODELS for kind in model_spec(m).input.features})
+    paths += expand("logs/benchmarks/features/{feature}_actor_{actor:02d}.tsv", feature=kinds,
+                    actor=ACTORS)
+    paths += expand("logs/benchmarks/train/{model}_fold_{fold}.tsv", model=MODELS, fold=FOLDS)
+    return paths

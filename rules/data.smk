@@ -71,3 +71,22 @@ rule metadata:
         "../envs/ser.yaml"
     script:
         "../scripts/metadata.py"
+
+
+# Where the audio came from and how far it was checked: the report's first sentence quotes it.
+rule corpus:
+    input:
+        unpack(corpus_inputs),
+    output:
+        "results/corpus.json",
+    params:
+        source=config["ravdess"]["source"],
+        md5=config["ravdess"]["md5"],
+    log:
+        "logs/corpus.log",
+    benchmark:
+        "logs/benchmarks/corpus/corpus.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/corpus.py"

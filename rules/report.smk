@@ -27,6 +27,7 @@ rule report:
         histories=fold_outputs("history.csv"),
         folds="results/folds.csv",
         metadata="results/metadata.csv",
+        corpus="results/corpus.json",
     output:
         html=report(
             "reports/report.html",
@@ -41,7 +42,7 @@ rule report:
         ),
     params:
         config=config,
-        benchmarks="logs/benchmarks",
+        benchmarks=run_benchmarks(),
     log:
         "logs/report.log",
     benchmark:

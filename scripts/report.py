@@ -12,9 +12,11 @@ with job_log(snakemake.log[0], "report") as log:
         metrics_csv=snakemake.input.metrics,
         folds_csv=snakemake.input.folds,
         metadata_csv=snakemake.input.metadata,
-        benchmarks_dir=snakemake.params.benchmarks,
+        benchmark_paths=snakemake.params.benchmarks,
         config=snakemake.params.config,
         out_html=snakemake.output.html,
+        predictions=snakemake.input.predictions,
+        corpus_json=snakemake.input.corpus,
         figures_dir=snakemake.output.figures,
     )
     log.info("report written to %s", snakemake.output.html)

@@ -1,10 +1,11 @@
 """Writes that never leave a half-written file or folder behind: a temporary name, then a rename."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,3 +60,18 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def read_json_object(path: str | Path, what: str, required: Iterable[str] = ()) -> dict:
+    """A JSON object from `path`; a ValueError naming the file and the reason otherwise."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read {what}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise ValueError(f"{path}: {what} lacks keys {missing}")
+    return value

@@ -3,8 +3,11 @@
 `build_run` lays out what the pipeline leaves behind: results/metadata.csv from the real corpus,
 results/folds.csv from ser.data.folds, and per model x fold the trainer's history.csv,
 predictions.csv and metrics.json (scores computed by ser.metrics from the predictions), plus
-Snakemake benchmark TSVs. Predictions come from a fixed RNG: each model gets every test file right
-with its own probability, so models differ and folds vary as in a real run.
+Snakemake benchmark TSVs, and results/corpus.json. Predictions come from a fixed RNG: each model
+gets every test file right with its own probability, so models differ and folds vary as in a real
+run; the validation scores of metrics.json come the same way from the validation actors' files
+with another probability, so that the scratch model best on validation (kaggle_cnn1d) is not the
+one best on test (cnnx), as happens in real runs.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pandas as pd
 import yaml
 
 from ser.data.folds import make_folds
+from ser.data.provenance import write_corpus_record
 from ser.data.labels import encode
 from ser.data.ravdess import scan_corpus
 from ser.metrics import classification_metrics
@@ -27,10 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 # One test actor per fold of each published list (emobox: 6 folds; dchung: 3 of its 4 folds).
 ACTORS = {"emobox_6fold": (1, 2, 3, 4, 6, 8), "dchung_4fold": (1, 4, 20),
           "actor_kfold": (1, 2, 3, 4, 5, 6), "random_kfold": (1, 2, 3, 4, 5, 6)}
-# model -> family, arch, features, probability of a right answer
-MODELS = {"kaggle_cnn1d": ("scratch", "kaggle_cnn1d", ["mfcc"], 0.40),
-          "cnnx": ("scratch", "cnnx", ["logmel"], 0.50),
-          "resnet18": ("transfer", "resnet18", ["stft", "scalogram", "mfcc"], 0.62)}
+# model -> family, arch, features, probability of a right answer on test, and on validation
+MODELS = {"kaggle_cnn1d": ("scratch", "kaggle_cnn1d", ["mfcc"], 0.40, 0.60),
+          "cnnx": ("scratch", "cnnx", ["logmel"], 0.50, 0.40),
+          "resnet18": ("transfer", "resnet18", ["stft", "scalogram", "mfcc"], 0.62, 0.55)}
 BENCH_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
 
 
@@ -43,6 +47,7 @@ class TinyRun:
     metadata_csv: Path
     benchmark_paths: list[Path]
     config: dict
+    corpus_json: Path
 
 
 @lru_cache(maxsize=None)
@@ -76,10 +81,13 @@ def _history(epochs: int, rng: np.random.Generator) -> pd.DataFrame:
 
 def _write_fold(out: Path, model: str, fold: int, folds: pd.DataFrame, meta: pd.DataFrame,
                 scheme: str, weights: str, rng: np.random.Generator) -> Path:
-    family, arch, features, skill = MODELS[model]
+    family, arch, features, skill, val_skill = MODELS[model]
     split = folds[folds["fold"] == fold].merge(meta, on=["file", "actor"])
     test = split[split["split"] == "test"]
     pred, classes = _predictions(test, skill, rng)
+    val_pred, _ = _predictions(split[split["split"] == "val"], val_skill, rng)
+    val = classification_metrics(val_pred["y_true"].to_numpy(), val_pred["y_pred"].to_numpy(),
+                                 len(classes))
     history = _history(6, rng)
     scores = classification_metrics(pred["y_true"].to_numpy(), pred["y_pred"].to_numpy(),
                                      len(classes))
@@ -93,6 +101,7 @@ def _write_fold(out: Path, model: str, fold: int, folds: pd.DataFrame, meta: pd.
                "features": features, "protocol": scheme, "label_set": "emotion", "fold": fold,
                "n_train": int(count.get("train", 0)), "n_val": int(count.get("val", 0)),
                "n_test": int(count.get("test", 0)), **scores,
+               "val_accuracy": val["accuracy"], "val_unweighted_accuracy": val["unweighted_accuracy"],
                "best_epoch": int(history["val_loss"].idxmin()) + 1, "epochs_run": len(history),
                "train_seconds": float(history["seconds"].sum()), "device": "cpu", "seed": 0,
                "classes": classes}
@@ -135,9 +144,11 @@ def build_run(root: Path, corpus: Path, scheme: str = "emobox_6fold",
         "train": [f"{m}_fold_{f}" for m in MODELS for f in fold_ids]}, rng)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["protocol"].update(scheme=scheme, n_val_actors=1)
-    config["ravdess"]["actors"] = list(actors)
+    config["ravdess"].update(actors=list(actors), source=str(corpus))
+    write_corpus_record(str(corpus), config["ravdess"]["md5"], results / "metadata.csv",
+                        results / "corpus.json")
     return TinyRun(root, paths, results / "models", results / "folds.csv",
-                   results / "metadata.csv", bench, config)
+                   results / "metadata.csv", bench, config, results / "corpus.json")
 
 
 class ReportParser(HTMLParser):

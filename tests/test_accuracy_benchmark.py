@@ -22,7 +22,7 @@ def fold_rows(model: str, pretrained: str, seed: int, accuracies: list[float]) -
     return pd.DataFrame({
         "model": model, "fold": range(1, len(accuracies) + 1), "family": "scratch",
         "weights": pretrained, "pretrained": pretrained, "seed": seed, "label_set": "emotion",
-        "accuracy": accuracies,
+        "accuracy": accuracies, "unweighted_accuracy": [a - 0.02 for a in accuracies],
         "f1_macro": [a - 0.01 for a in accuracies], "epochs_run": 60, "train_seconds": 60.0})
 
 
@@ -36,6 +36,7 @@ def test_seeds_are_summarised_by_their_fold_means(accuracy) -> None:
     assert row["across_seeds"] == "55.00 ± 7.07"
     assert row["accuracy"].startswith("55.00 ± ")
     assert row["published_accuracy"] == "56.81"  # dchung's 1DCNNLSTM, trained from scratch
+    assert row["ua"].startswith("53.00 ± ") and row["published_ua"] == "55.73"
     assert row["train_minutes"] == 8.0
 
 
@@ -65,3 +66,36 @@ def test_variant_configs_sit_between_the_preset_and_the_runs_overrides(accuracy,
                                                "whole_clip.yaml", "benchmark.yaml"]
     # absolute, since snakemake runs in the workdir
     assert all(Path(c).is_absolute() for c in configs)
+
+
+def screen_rows(variant: str, model: str, test: list[float], val: list[float]) -> pd.DataFrame:
+    rows = fold_rows(model, "none", 0, test)
+    return rows.assign(variant=variant, val_unweighted_accuracy=val,
+                       val_accuracy=[v + 0.01 for v in val], device="cpu")
+
+
+def test_validation_screen_chooses_by_validation_and_shows_only_its_test_scores(accuracy):
+    """The test-best candidate (whole_clip, 61.25 % on test) is not the validation-best
+    (preset, 47.5 % on validation): the screen picks the latter and never prints the
+    former's test numbers."""
+    metrics = pd.concat([
+        screen_rows("preset", "cnnx", [0.41, 0.43, 0.45, 0.47], [0.46, 0.47, 0.48, 0.49]),
+        screen_rows("whole_clip", "cnnx", [0.59, 0.60, 0.62, 0.64], [0.40, 0.42, 0.44, 0.46]),
+        screen_rows("whole_clip", "cnn1d_lstm", [0.52, 0.53, 0.54, 0.55],
+                    [0.40, 0.41, 0.42, 0.43])])
+    ranking = accuracy.rank_by_validation(metrics)
+    assert list(zip(ranking["variant"], ranking["model"])) == [
+        ("preset", "cnnx"), ("whole_clip", "cnnx"), ("whole_clip", "cnn1d_lstm")]
+    assert ranking["val_ua"].iloc[0] == pytest.approx(0.475) and ranking["chosen"].tolist() == [
+        True, False, False]
+    assert not {"accuracy", "unweighted_accuracy", "f1_macro"} & set(ranking)
+    text = accuracy.selection_report(metrics, "emobox_6fold")
+    assert "chosen: cnnx with variant preset" in text
+    assert "44.00 ± " in text  # the chosen one's mean test accuracy
+    assert "61.25" not in text and "53.50" not in text  # the others' test means are not shown
+
+
+def test_validation_screen_refuses_folds_without_validation(accuracy):
+    metrics = screen_rows("preset", "cnnx", [0.4, 0.5], [0.4, float("nan")])
+    with pytest.raises(ValueError, match="without validation actors"):
+        accuracy.rank_by_validation(metrics)

@@ -60,7 +60,7 @@ def test_default_config_dry_run_schedules_every_model_on_every_fold(tmp_path: Pa
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     assert counts["train"] == len(cfg["models"]) * 6
     assert counts["download"] == 1 and counts["unpack"] == 1
-    assert counts["metadata"] == 1 and counts["folds"] == 1
+    assert counts["metadata"] == 1 and counts["folds"] == 1 and counts["corpus"] == 1
     assert counts["aggregate"] == 1 and counts["report"] == 1
     # one shard per actor for each feature kind some model reads
     assert counts["features"] % 24 == 0 and counts["features"] >= 24 * 3

@@ -32,6 +32,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 TIMEOUT = 30.0
 FIGURES_JS = ("JSON.stringify([...document.querySelectorAll('img.report-figure')]"
               ".map(i => [i.id, i.alt, i.complete && i.naturalWidth > 0]))")
+# Each model's misclassified files: [open?, rows of its table the browser renders]
+# (checkVisibility: a closed <details> hides its content with content-visibility, not display)
+DETAILS_JS = ("JSON.stringify([...document.querySelectorAll('details.misclassified')]"
+              ".map(d => [d.open, [...d.querySelectorAll('tbody tr')]"
+              ".filter(r => r.checkVisibility()).length]))")
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +128,8 @@ def visit(chromium: Path, page: Path, workdir: Path, screenshot: Path | None = N
         tools.wait_for("Page.loadEventFired")
         figures = tools.call("Runtime.evaluate", session, expression=FIGURES_JS,
                              returnByValue=True)["result"]["value"]
+        details = tools.call("Runtime.evaluate", session, expression=DETAILS_JS,
+                             returnByValue=True)["result"]["value"]
         if screenshot is not None:
             shot = tools.call("Page.captureScreenshot", session, format="png",
                               captureBeyondViewport=True)
@@ -132,7 +139,8 @@ def visit(chromium: Path, page: Path, workdir: Path, screenshot: Path | None = N
         tools.close()
     return {"urls": [e["params"]["request"]["url"] for e in tools.events
                      if e.get("method") == "Network.requestWillBeSent"],
-            "errors": _errors(tools.events), "figures": json.loads(figures)}
+            "errors": _errors(tools.events), "figures": json.loads(figures),
+            "details": json.loads(details)}
 
 
 def _errors(events: list[dict]) -> list[str]:
@@ -158,7 +166,8 @@ def test_report_in_headless_chromium(chromium, tmp_path, ravdess16k) -> None:
     metrics_csv = run.root / "results" / "metrics.csv"
     write_metrics_table(run.metrics_paths, metrics_csv)
     page = render_report(metrics_csv, run.models_dir, run.folds_csv, run.metadata_csv,
-                         run.benchmark_paths, run.config, run.root / "reports" / "report.html")
+                         run.benchmark_paths, run.config, run.root / "reports" / "report.html",
+                         corpus_json=run.corpus_json)
     shot = tmp_path / "report.png"
     seen = visit(chromium, page, tmp_path, shot)
     assert seen["errors"] == []
@@ -168,6 +177,10 @@ def test_report_in_headless_chromium(chromium, tmp_path, ravdess16k) -> None:
     assert {f"fig-{m}-confusion" for m in MODELS} <= ids
     assert all(alt and decoded for _, alt, decoded in seen["figures"])
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    # the misclassified files of each model are there, collapsed: none of their rows is shown
+    assert len(seen["details"]) == len(MODELS)
+    assert all(opened is False and shown == 0 for opened, shown in seen["details"]), \
+        seen["details"]
 
 
 @pytest.mark.timeout(60)
@@ -176,10 +189,13 @@ def test_probe_sees_external_requests_and_console_errors(chromium, tmp_path) -> 
     nothing. Port 9 of the loopback refuses at once, so the request fails fast and stays here."""
     page = tmp_path / "bad.html"
     page.write_text("<html><body><img src='http://127.0.0.1:9/x.png'>"
-                    "<script>console.error('boom')</script></body></html>")
+                    "<script>console.error('boom')</script><details class='misclassified' open>"
+                    "<summary>s</summary><table><tbody><tr><td>x</td></tr></tbody></table>"
+                    "</details></body></html>")
     seen = visit(chromium, page, tmp_path)
     assert off_machine(seen["urls"]) == ["http://127.0.0.1:9/x.png"]
     assert any("boom" in e for e in seen["errors"])
+    assert seen["details"] == [[True, 1]]  # an open list is seen as open, its row as shown
 
 
 @pytest.mark.timeout(120)

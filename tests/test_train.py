@@ -144,8 +144,15 @@ def test_early_stopping_keeps_the_best_validation_epoch(tmp_path: Path) -> None:
     model.eval()
     with torch.no_grad():
         x, y, _ = next(data.batches("val", 10_000))
-        loss = nn.functional.cross_entropy(model(x), y).item()
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y).item()
     assert loss == pytest.approx(best.val_loss, rel=1e-5)
+    # metrics.json records that checkpoint's validation scores (what the report chooses by)
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+    pred = logits.argmax(1).numpy()
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["val_unweighted_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert saved["val_accuracy"] == pytest.approx(accuracy_score(y, pred))
 
 
 @pytest.mark.parametrize("no_val", [True, False])
@@ -156,6 +163,13 @@ def test_final_epoch_without_validation_or_when_asked(tmp_path: Path, no_val: bo
     metrics = run(tmp_path, cfg, make_data(signal=0.3, split=split))
     assert metrics["n_val"] == (0 if no_val else 16 * 2)
     assert metrics["best_epoch"] == metrics["epochs_run"] == 4  # patience 1 never stops it
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    last = pd.read_csv(tmp_path / "out" / "history.csv").iloc[-1]
+    if no_val:  # no validation split: no validation score, null rather than a made-up number
+        assert saved["val_unweighted_accuracy"] is None and saved["val_accuracy"] is None
+    else:  # the final epoch is kept, so its validation scores are the ones recorded
+        assert saved["val_unweighted_accuracy"] == pytest.approx(last["val_ua"])
+        assert saved["val_accuracy"] == pytest.approx(last["val_acc"])
 
 
 def test_outputs_load_with_weights_only(tmp_path: Path) -> None:

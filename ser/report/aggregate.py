@@ -1,33 +1,28 @@
 """Every fold's metrics.json in one table: results/metrics.csv, one row per model x fold."""
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 
+import typing
+
 import pandas as pd
 
-from ser.io import atomic_file
+from ser.io import atomic_file, read_json_object
+from ser.models.registry import Family
 
 REQUIRED = ("model", "family", "weights", "protocol", "fold", "accuracy", "unweighted_accuracy",
             "precision_macro", "recall_macro", "f1_macro")
-FAMILIES = ("scratch", "transfer")
+# The registry's families, whatever they are: the report and statistics work for any set.
+FAMILIES = typing.get_args(Family)
 LEADING = ["model", "fold", "family", "arch", "weights", "features", "protocol", "label_set"]
 
 
 def read_metrics_json(path: str | Path) -> dict:
     """One fold's metrics as a flat row: scalars kept, `features` joined with '+', lists dropped."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read fold metrics: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(raw).__name__}")
-    missing = [k for k in REQUIRED if k not in raw]
-    if missing:
-        raise ValueError(f"{path}: metrics.json lacks keys {missing}")
+    raw = read_json_object(path, "fold metrics", REQUIRED)
     if raw["family"] not in FAMILIES:
         raise ValueError(f"{path}: family must be one of {FAMILIES}, got {raw['family']!r}")
     row = {k: v for k, v in raw.items() if v is None or isinstance(v, (str, int, float, bool))}

@@ -1,11 +1,17 @@
-"""The sentences that answer the question: which family won, by how much, and how sure we are."""
+"""The sentences that answer the question: which corpus, which family won, by how much, how sure.
+
+UA (unweighted accuracy, the mean per-class recall that EmoBox reports) is the headline, WA beside
+it. The first sentence names the corpus, so that a number quoted from it carries where it came
+from; on the synthetic demo corpus it says that the numbers are about the pipeline.
+"""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 
-from ser.stats import PairedComparison, summarize
+from ser.data.provenance import describe, is_synthetic
+from ser.stats import FamilyComparison, PairedComparison, summarize
 
 SCHEMES = {
     "emobox_6fold": "speaker-independent, {n} folds by actor from the EmoBox fold list",
@@ -30,44 +36,65 @@ def random_weight_models(metrics: pd.DataFrame) -> list[str]:
     return sorted(rows["model"].unique())
 
 
-def _p(value: float) -> str:
+def p_text(value: float) -> str:
     if math.isnan(value):
         return "n/a"
     return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
-def _pm(values: list[float]) -> str:
+def pm(values) -> str:
     s = summarize(values)
     std = "n/a" if math.isnan(s.std) else f"{100 * s.std:.1f}"
     return f"{100 * s.mean:.1f} ± {std} %"
 
 
-def comparison_sentence(cmp: PairedComparison) -> str:
-    """'a difference of D points (95 % CI [..], paired t-test p = .., Wilcoxon p = .., n folds)'."""
+def scores_text(metrics: pd.DataFrame, model: str) -> str:
+    """'UA 61.2 ± 3.4 % (WA 60.1 ± 3.0 %)' over the model's folds."""
+    rows = metrics[metrics["model"] == model]
+    return f"UA {pm(rows['unweighted_accuracy'])} (WA {pm(rows['accuracy'])})"
+
+
+def comparison_sentence(cmp: PairedComparison, n_pairs: int) -> str:
+    """'a difference of D UA points for transfer (95 % CI [..], corrected t-test p = .., ...)'."""
     d = cmp.differences
     word = "higher" if d.mean > 0 else "lower" if d.mean < 0 else "equal"
     if cmp.n < 2:
         stats = f"{cmp.n} fold, so no interval or test"
     else:
-        stats = (f"95 % CI [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}], paired t-test "
-                 f"p {_p(cmp.t_pvalue)}, Wilcoxon signed-rank p {_p(cmp.wilcoxon_pvalue)}, "
-                 f"Cohen's d_z {'n/a' if math.isnan(cmp.cohen_dz) else f'{cmp.cohen_dz:.2f}'}, "
+        holm = (f"Holm-adjusted over {n_pairs} pairs: t p {p_text(cmp.t_pvalue_holm)}, Wilcoxon "
+                f"p {p_text(cmp.wilcoxon_pvalue_holm)}; " if n_pairs > 1 else "")
+        stats = (f"95 % CI [{100 * d.ci_low:+.1f}, {100 * d.ci_high:+.1f}] with the variance "
+                 f"corrected for overlapping training sets, corrected resampled t-test "
+                 f"p {p_text(cmp.t_pvalue)}, Wilcoxon signed-rank p {p_text(cmp.wilcoxon_pvalue)}; "
+                 f"{holm}Cohen's d_z "
+                 f"{'n/a' if math.isnan(cmp.cohen_dz) else f'{cmp.cohen_dz:.2f}'}, "
                  f"n = {cmp.n} folds")
-    return (f"a difference of {100 * d.mean:+.1f} points for transfer ({word}; {stats})")
+    return (f"a difference of {100 * d.mean:+.1f} UA points for {cmp.family_b} "
+            f"({word}; {stats})")
 
 
-def answer_sentence(scheme: str, protocol_text: str, cmp: PairedComparison | None,
-                    reason: str, metrics: pd.DataFrame) -> str:
-    """The report's first sentence, in plain text."""
-    head = f"On {scheme} ({protocol_text}), "
+def corpus_clause(corpus: dict | None) -> str:
+    if is_synthetic(corpus):
+        return ("On synthetic audio, the demo corpus generated in RAVDESS form (not RAVDESS "
+                "recordings, so these numbers are about the pipeline, not about emotion "
+                "recognition, and no published result is comparable)")
+    return f"On {describe(corpus)}"
+
+
+def answer_sentence(scheme: str, protocol_text: str, comparison: FamilyComparison,
+                    metrics: pd.DataFrame, corpus: dict | None) -> str:
+    """The report's first sentence (and its caveats), in plain text."""
+    head = f"{corpus_clause(corpus)}, under {scheme} ({protocol_text}), "
+    cmp = comparison.headline
     if cmp is None:
-        return head + reason + "."
-    scratch = metrics[metrics["model"] == cmp.scratch]["accuracy"].tolist()
-    transfer = metrics[metrics["model"] == cmp.transfer]["accuracy"].tolist()
-    text = (head + f"the best transfer model {cmp.transfer} reached {_pm(transfer)} test "
-            f"accuracy against {_pm(scratch)} for the best scratch model {cmp.scratch}: "
-            + comparison_sentence(cmp) + ".")
-    if cmp.transfer in random_weight_models(metrics):
-        text += (f" Caution: {cmp.transfer} was trained from random weights, so this is NOT "
+        return head + comparison.reason() + "."
+    reps = comparison.representatives
+    text = (head + f"the transfer representative {cmp.b} reached {scores_text(metrics, cmp.b)} "
+            f"on the test actors against {scores_text(metrics, cmp.a)} for the scratch "
+            f"representative {cmp.a}: " + comparison_sentence(cmp, len(comparison.pairs)) + ". "
+            f"Representatives: {cmp.a} ({reps['scratch'].rule}) and {cmp.b} "
+            f"({reps['transfer'].rule}).")
+    if cmp.b in random_weight_models(metrics):
+        text += (f" Caution: {cmp.b} was trained from random weights, so this is NOT "
                  "real transfer learning; it compares architectures only.")
     return text

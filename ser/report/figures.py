@@ -19,7 +19,7 @@ from ser.metrics import confusion_matrix
 from ser.report.inputs import FoldRun, RunData
 
 DPI = 90
-FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728"}
+FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728", "classical": "#2ca02c"}
 INTENSITY = {1: "normal", 2: "strong"}
 
 
@@ -55,8 +55,12 @@ def per_class_f1(cm: np.ndarray) -> np.ndarray:
     return np.divide(2 * hits, pred + true, out=np.zeros(len(hits)), where=(pred + true) > 0)
 
 
-def accuracy_by(pred: pd.DataFrame, column: str) -> pd.Series:
-    return (pred["y_true"] == pred["y_pred"]).groupby(pred[column]).mean()
+def accuracy_by(pred: pd.DataFrame, column: str) -> pd.DataFrame:
+    """UA (mean per-class recall) and WA of the pooled predictions per value of `column`."""
+    right = (pred["y_true"] == pred["y_pred"])
+    recall = right.groupby([pred[column], pred["y_true"]]).mean()
+    return pd.DataFrame({"ua": recall.groupby(level=0).mean(),
+                         "wa": right.groupby(pred[column]).mean()})
 
 
 def confusion_figure(model: str, runs: list[FoldRun]) -> Figure:
@@ -100,10 +104,14 @@ def groups_figure(model: str, runs: list[FoldRun]) -> Figure:
     for i, column in enumerate(("gender", "intensity")):
         ax = fig.add_subplot(1, 2, i + 1)
         acc, counts = accuracy_by(pred, column), pred[column].value_counts()
-        ax.bar([f"{k} (n={counts[k]})" for k in acc.index], acc.to_numpy(), color="#55a868")
+        x = np.arange(len(acc))
+        ax.bar(x - 0.2, acc["ua"].to_numpy(), 0.4, color="#55a868", label="UA")
+        ax.bar(x + 0.2, acc["wa"].to_numpy(), 0.4, color="#c6e2cf", label="WA")
+        ax.set_xticks(x, [f"{k} (n={counts[k]})" for k in acc.index])
         ax.set_ylim(0, 1)
-        ax.set_title(f"accuracy by {column}")
-    fig.suptitle(f"{model}: test accuracy by speaker gender and emotional intensity")
+        ax.set_title(f"UA and WA by {column}")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{model}: test UA (WA beside) by speaker gender and emotional intensity")
     return fig
 
 
@@ -126,31 +134,38 @@ def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
 
 
 def overview_figure(run: RunData) -> Figure:
+    """Per-fold test UA (dots) and its mean (bar) of every model, WA beside it (hollow)."""
     fig = Figure(figsize=(7.0, 1.2 + 0.45 * len(run.models)), layout="constrained")
     ax = fig.add_subplot()
     for i, model in enumerate(run.models):
         rows = run.metrics[run.metrics["model"] == model]
         colour = FAMILY_COLOURS.get(rows["family"].iloc[0], "grey")
-        ax.scatter(rows["accuracy"] * 100, [i] * len(rows), color=colour, alpha=0.6)
-        ax.scatter([rows["accuracy"].mean() * 100], [i], color=colour, marker="|", s=400)
+        ax.scatter(rows["unweighted_accuracy"] * 100, [i] * len(rows), color=colour, alpha=0.6)
+        ax.scatter([rows["unweighted_accuracy"].mean() * 100], [i], color=colour, marker="|",
+                   s=400)
+        ax.scatter(rows["accuracy"] * 100, [i - 0.25] * len(rows), facecolors="none",
+                   edgecolors=colour, s=14)
     ax.set_yticks(range(len(run.models)), run.models)
-    ax.set_xlabel("test accuracy per fold (%), bar: mean")
-    ax.set_title("accuracy of every fold (blue: scratch, red: transfer)")
+    ax.set_xlabel("test UA per fold (%), bar: mean; hollow, below: WA per fold")
+    legend = ", ".join(f"{c}: {f}" for f, c in (("scratch", "blue"), ("transfer", "red"),
+                                                ("classical", "green"))
+                       if f in set(run.metrics["family"]))
+    ax.set_title(f"unweighted accuracy of every fold ({legend})")
     return fig
 
 
 MODEL_FIGURES = {
     "confusion": (confusion_figure, "normalised confusion matrix of {m}, every fold pooled"),
     "class_f1": (class_f1_figure, "F1 of every class for {m}, every fold pooled"),
-    "groups": (groups_figure, "accuracy of {m} by speaker gender and by emotional intensity"),
+    "groups": (groups_figure, "UA and WA of {m} by speaker gender and by emotional intensity"),
     "curves": (curves_figure, "training and validation loss and accuracy of {m}, per fold"),
 }
 
 
 def make_figures(run: RunData) -> list[ReportFigure]:
     """The overview figure, then four figures per model (see MODEL_FIGURES)."""
-    figures = [ReportFigure("fig-overview-accuracy", None, "overview", "Accuracy per fold",
-                            "per-fold test accuracy of every model", _png(overview_figure(run)))]
+    figures = [ReportFigure("fig-overview-accuracy", None, "overview", "UA per fold",
+                            "per-fold test UA (and WA) of every model", _png(overview_figure(run)))]
     for model in run.models:
         runs = run.model_folds(model)
         for kind, (draw, alt) in MODEL_FIGURES.items():

@@ -13,6 +13,9 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
+import pandas as pd
+
+from ser.data.provenance import describe, is_synthetic
 from ser.io import atomic_file
 from ser.report import tables
 from ser.report.answer import (answer_sentence, comparison_sentence, protocol_description,
@@ -20,7 +23,7 @@ from ser.report.answer import (answer_sentence, comparison_sentence, protocol_de
 from ser.report.figures import ReportFigure, make_figures, write_figures
 from ser.report.inputs import RunData, config_hash, load_run, package_versions
 from ser.report.published import comparability
-from ser.stats import compare_families
+from ser.stats import FamilyComparison, compare_families, what_folds_can_show
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -56,42 +59,56 @@ def warnings_html(run: RunData) -> str:
     return "".join(parts)
 
 
-def comparison_html(run: RunData) -> tuple[str, str]:
-    """(answer sentence, section (2)) from the paired comparison of the two families."""
+SELECTION = ("Each family is represented by one model, chosen without the test folds: by its "
+             "mean validation UA over folds (the validation actors held out of each training "
+             "fold; ties by name), or pinned in config under report.compare. Choosing the "
+             "test-best model and then testing it on the same folds would overstate its lead.")
+
+
+def comparison_html(run: RunData, cmp: FamilyComparison) -> tuple[str, str]:
+    """(answer sentence, section (2)) from the paired comparisons of the families."""
     n_folds = run.metrics["fold"].nunique()
     text = protocol_description(run.protocol, n_folds, run.config)
-    cmp, reason = compare_families(run.metrics)
-    answer = answer_sentence(run.protocol, text, cmp, reason, run.metrics)
-    if cmp is None:
-        return answer, _section("comparison", "CNNs from scratch against transfer learning",
-                                _p(reason[0].upper() + reason[1:] + ".", "comparison-missing"))
-    notes = "".join(_p(n, cls="note") for n in cmp.notes)
-    sentence = (f"Best scratch model {cmp.scratch} (by mean accuracy) against best transfer "
-                f"model {cmp.transfer}, paired by fold: {comparison_sentence(cmp)}.")
-    return answer, _section("comparison", "CNNs from scratch against transfer learning",
-                            tables.paired_table(run, cmp), _p(sentence, "comparison-test"), notes)
+    answer = answer_sentence(run.protocol, text, cmp, run.metrics, run.corpus)
+    title = "CNNs from scratch against transfer learning"
+    parts = [_p(SELECTION, "selection-rule"), tables.representatives_table(cmp, run)]
+    headline = cmp.headline
+    if headline is None:
+        reason = cmp.reason()
+        parts.append(_p(reason[0].upper() + reason[1:] + ".", "comparison-missing"))
+    else:
+        parts += [tables.paired_table(run, headline),
+                  _p(f"Transfer representative {headline.b} against scratch representative "
+                     f"{headline.a}, paired by fold: "
+                     f"{comparison_sentence(headline, len(cmp.pairs))}.", "comparison-test")]
+    if cmp.pairs:
+        parts += [tables.pairs_table(cmp), _p(what_folds_can_show(n_folds), "what-folds-show")]
+    parts += [_p(n, cls="note") for pair in cmp.pairs for n in pair.notes]
+    return answer, _section("comparison", title, *parts)
 
 
 def published_html(run: RunData) -> str:
     first = next(iter(run.folds.values()))
     marked = comparability(run.published, run.protocol, len(first.classes),
-                           sorted(run.metrics["fold"].unique()))
+                           sorted(run.metrics["fold"].unique()), run.n_val_actors,
+                           is_synthetic(run.corpus))
     ours = run.metrics.groupby("model", as_index=False).agg(
         protocol=("protocol", "first"), weights=("weights", "first"),
         accuracy=("accuracy", "mean"), unweighted_accuracy=("unweighted_accuracy", "mean"),
         f1_macro=("f1_macro", "mean"))
     return _section("published", "Published results beside ours",
                     _p("A published number is comparable only when it was measured on the same "
-                       "fold list with the same classes; all others are listed apart with the "
+                       "fold list with the same classes; rows on our fold list whose models "
+                       "trained on other actors say so; all others are listed apart with the "
                        "reason."), tables.published_tables(marked, ours))
 
 
-def models_html(figures: list[ReportFigure]) -> str:
+def models_html(run: RunData, figures: list[ReportFigure]) -> str:
     parts = []
-    for model in sorted({f.model for f in figures if f.model is not None}):
+    for model in run.models:
         figs = "".join(figure_html(f) for f in figures if f.model == model)
         parts.append(f"<div class='model' id='model-{escape(model)}'><h3>{escape(model)}</h3>"
-                     f"{figs}</div>")
+                     f"{figs}{tables.misclassified_html(model, run.model_folds(model))}</div>")
     return _section("models", "Per model: errors, groups and learning curves", *parts)
 
 
@@ -102,7 +119,10 @@ def provenance_html(run: RunData, generated: datetime) -> str:
                          f"{protocol_description(run.protocol, m['fold'].nunique(), run.config)}",
              "label set": ", ".join(sorted(m["label_set"].astype(str).unique()))
              if "label_set" in m else "n/a",
-             "corpus": f"{len(run.metadata)} files from {run.metadata['actor'].nunique()} actors",
+             "corpus": f"{describe(run.corpus)}: {len(run.metadata)} files from "
+                       f"{run.metadata['actor'].nunique()} actors",
+             "corpus checksum": "not recorded" if run.corpus is None else
+             f"{run.corpus['checksum']}: {run.corpus.get('checksum_detail', '')}",
              "config sha256": config_hash(run.config),
              "device": ", ".join(sorted(m["device"].astype(str).unique())) if "device" in m
              else "n/a",
@@ -119,13 +139,17 @@ def provenance_html(run: RunData, generated: datetime) -> str:
 
 def page_html(run: RunData, figures: list[ReportFigure], generated: datetime) -> str:
     css = resources.files("ser.report").joinpath("style.css").read_text()
-    answer, comparison = comparison_html(run)
+    cmp = compare_families(run.metrics, run.pinned)
+    answer, comparison = comparison_html(run, cmp)
     overview = "".join(figure_html(f) for f in figures if f.model is None)
+    reps = {r.model for r in cmp.representatives.values()}
+    title = ("Pipeline demo on synthetic audio" if is_synthetic(run.corpus)
+             else "Speech emotion recognition on RAVDESS")
     body = "".join([
-        "<h1>Speech emotion recognition on RAVDESS: CNNs from scratch against transfer "
-        "learning</h1>", _p(answer, "answer"), warnings_html(run), overview,
-        _section("headline", "Scores per model", tables.headline_table(run)),
-        comparison, published_html(run), models_html(figures),
+        f"<h1>{title}: CNNs from scratch against transfer learning</h1>", _p(answer, "answer"),
+        warnings_html(run), overview,
+        _section("headline", "Scores per model", tables.headline_table(run, reps)),
+        comparison, published_html(run), models_html(run, figures),
         provenance_html(run, generated)])
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
@@ -136,10 +160,11 @@ def page_html(run: RunData, figures: list[ReportFigure], generated: datetime) ->
 def render_report(metrics_csv: str | Path, models_dir: str | Path, folds_csv: str | Path,
                   metadata_csv: str | Path, benchmark_paths: Iterable[str | Path], config: dict,
                   out_html: str | Path, published_csv: str | Path | None = None,
-                  figures_dir: str | Path | None = None) -> Path:
+                  figures_dir: str | Path | None = None,
+                  corpus_json: str | Path | None = None) -> Path:
     """Write the report to `out_html` atomically (and every figure as PNG to `figures_dir`)."""
     run = load_run(metrics_csv, models_dir, folds_csv, metadata_csv, benchmark_paths, config,
-                   published_csv)
+                   published_csv, corpus_json)
     figures = make_figures(run)
     page = page_html(run, figures, datetime.now(timezone.utc))
     if figures_dir is not None:
@@ -149,13 +174,32 @@ def render_report(metrics_csv: str | Path, models_dir: str | Path, folds_csv: st
     return Path(out_html)
 
 
+def _check_declared(metrics_csv: str | Path, predictions: Iterable[str | Path]) -> Path:
+    """The fold folders metrics.csv names must be exactly those of the declared predictions:
+    the report then reads no fold output it was not given."""
+    declared = {Path(p).parent for p in predictions}
+    models_dir = {d.parent.parent for d in declared}
+    if len(models_dir) != 1:
+        raise ValueError(f"declared predictions lie under several model folders {models_dir}")
+    root = models_dir.pop()
+    table = pd.read_csv(metrics_csv)
+    named = {root / m / f"fold_{int(k)}" for m, k in zip(table["model"], table["fold"])}
+    if named != declared:
+        extra = sorted(map(str, named ^ declared))[:5]
+        raise ValueError(f"{metrics_csv}: its folds differ from the report's declared inputs "
+                         f"(first differences: {extra})")
+    return root
+
+
 def build_report(metrics_csv: str | Path, folds_csv: str | Path, metadata_csv: str | Path,
-                 benchmarks_dir: str | Path, config: dict, out_html: str | Path,
-                 figures_dir: str | Path | None = None, models_dir: str | Path | None = None,
+                 benchmark_paths: Iterable[str | Path], config: dict, out_html: str | Path,
+                 predictions: Iterable[str | Path], corpus_json: str | Path | None,
+                 figures_dir: str | Path | None = None,
                  published_csv: str | Path | None = None) -> Path:
-    """The rule's body: fold outputs under results/models beside metrics.csv, benchmarks under
-    `benchmarks_dir` ({rule}/{job}.tsv; the report's own is not written yet and so left out)."""
-    models_dir = Path(metrics_csv).parent / "models" if models_dir is None else models_dir
-    bench = sorted(Path(benchmarks_dir).rglob("*.tsv")) if Path(benchmarks_dir).is_dir() else []
+    """The rule's body: only the declared inputs are read. `benchmark_paths` names the benchmark
+    file of every job of this run (those not written, e.g. by a job Snakemake did not need to
+    run in this working directory, are skipped); nothing is found by globbing."""
+    models_dir = _check_declared(metrics_csv, list(predictions))
+    bench = [Path(p) for p in benchmark_paths if Path(p).is_file()]
     return render_report(metrics_csv, models_dir, folds_csv, metadata_csv, bench, config,
-                         out_html, published_csv, figures_dir)
+                         out_html, published_csv, figures_dir, corpus_json)

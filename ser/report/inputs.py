@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ser.data.provenance import read_corpus_record
 from ser.report.aggregate import read_metrics_csv
 
 PACKAGES = ("torch", "torchaudio", "torchvision", "timm", "snakemake", "numpy", "scipy",
@@ -122,6 +123,18 @@ class RunData:
     benchmarks: pd.DataFrame
     published: pd.DataFrame
     config: dict
+    corpus: dict | None = None      # results/corpus.json; None: not recorded
+
+    @property
+    def n_val_actors(self) -> int:
+        """Validation actors held out of each training fold (the most of any fold)."""
+        val = self.fold_lists[self.fold_lists["split"] == "val"]
+        return int(val.groupby("fold")["actor"].nunique().max()) if len(val) else 0
+
+    @property
+    def pinned(self) -> dict[str, str]:
+        """report.compare of the config: family -> the model the user pinned."""
+        return dict((self.config.get("report") or {}).get("compare") or {})
 
     @property
     def models(self) -> list[str]:
@@ -137,12 +150,14 @@ class RunData:
 
 def load_run(metrics_csv: str | Path, models_dir: str | Path, folds_csv: str | Path,
              metadata_csv: str | Path, benchmark_paths: Iterable[str | Path], config: dict,
-             published_csv: str | Path | None = None) -> RunData:
+             published_csv: str | Path | None = None,
+             corpus_json: str | Path | None = None) -> RunData:
     """Read every input of the report; `models_dir` holds {model}/fold_{k}/."""
     metrics = read_metrics_csv(metrics_csv)
     folds = {(m, int(k)): read_fold(Path(models_dir) / m / f"fold_{int(k)}", m, int(k))
              for m, k in zip(metrics["model"], metrics["fold"])}
     fold_lists = _read_csv(folds_csv, "fold lists", ["fold", "file", "actor", "split"])
     metadata = _read_csv(metadata_csv, "corpus metadata", ["file", "actor", "emotion"])
+    corpus = None if corpus_json is None else read_corpus_record(corpus_json)
     return RunData(metrics, folds, fold_lists, metadata, read_benchmarks(benchmark_paths),
-                   published_results(published_csv), dict(config))
+                   published_results(published_csv), dict(config), corpus)

@@ -8,11 +8,14 @@ from html import escape
 import pandas as pd
 
 from ser.report.inputs import RunData
-from ser.stats import PairedComparison, Summary, summarize, summarize_models
+from ser.stats import (VALIDATION_METRIC, FamilyComparison, PairedComparison, Summary, summarize,
+                       summarize_models)
 
-SCORES = {"accuracy": "Accuracy (WA)", "unweighted_accuracy": "Unweighted accuracy (UA)",
+# UA first: the headline metric (EmoBox's); WA beside it.
+SCORES = {"unweighted_accuracy": "Unweighted accuracy (UA)", "accuracy": "Accuracy (WA)",
           "precision_macro": "Macro precision", "recall_macro": "Macro recall",
           "f1_macro": "Macro F1"}
+VALIDATION = "Validation UA (kept checkpoint)"
 DECIMALS = 1
 
 
@@ -51,22 +54,36 @@ def _distinct(values: pd.Series) -> str:
     return "; ".join(sorted(values.astype(str).unique()))
 
 
-def headline_table(run: RunData) -> str:
-    """One row per model: family, weights, input, every score as mean ± std [95 % CI]."""
-    summaries = summarize_models(run.metrics, list(SCORES))
-    header = ["Model", "Family", "Weights used", "Input", "Folds", *SCORES.values(),
-              "Training time per fold (s)"]
+def headline_table(run: RunData, representatives: set[str] = frozenset()) -> str:
+    """One row per model: family, weights, input, every test score as mean ± std [95 % CI],
+    and the validation UA its family's representative is chosen by."""
+    summaries = summarize_models(run.metrics, [*SCORES, VALIDATION_METRIC])
+    header = ["Model", "Family", "Represents", "Weights used", "Input", "Folds",
+              *SCORES.values(), VALIDATION, "Training time per fold (s)"]
     rows = []
     for model, rows_m in run.metrics.groupby("model", sort=True):
-        scores = [pct_summary(summaries[model][c]) for c in SCORES]
+        scores = [pct_summary(summaries[model][c]) for c in [*SCORES, VALIDATION_METRIC]]
         seconds = summarize(rows_m["train_seconds"]) if "train_seconds" in rows_m else None
         time = "n/a" if seconds is None else f"{seconds.mean:.0f}"
-        rows.append([model, _distinct(rows_m["family"]), _distinct(rows_m["weights"]),
+        family = _distinct(rows_m["family"])
+        rows.append([model, family, family if model in representatives else "",
+                     _distinct(rows_m["weights"]),
                      _distinct(rows_m.get("features", pd.Series(["?"]))), len(rows_m),
                      *scores, time])
-    attrs = [f" data-model='{escape(r[0])}'" for r in rows]
+    attrs = [f" data-model='{escape(m)}'" for m in sorted(run.metrics["model"].unique())]
     return html_table("headline", header, rows, attrs,
-                      "Mean ± standard deviation over folds (%), 95 % t-interval below")
+                      "Test scores: mean ± standard deviation over folds (%), 95 % t-interval "
+                      "below; UA is the headline metric")
+
+
+def representatives_table(cmp: FamilyComparison, run: RunData) -> str:
+    test = run.metrics.groupby("model")["unweighted_accuracy"].mean()
+    rows = [[family, rep.model, pct(rep.val_score), pct(test[rep.model]), rep.rule]
+            for family, rep in sorted(cmp.representatives.items())]
+    rows += [[family, "none", "n/a", "n/a", why] for family, why in sorted(cmp.missing.items())]
+    return html_table("representatives", ["Family", "Representative", "Mean validation UA",
+                                          "Mean test UA", "Chosen by"], rows,
+                      caption="Each family's representative, chosen without the test folds")
 
 
 def _test_actors(run: RunData) -> dict[int, str]:
@@ -77,39 +94,92 @@ def _test_actors(run: RunData) -> dict[int, str]:
 
 def paired_table(run: RunData, cmp: PairedComparison) -> str:
     actors = _test_actors(run)
-    header = ["Fold", "Test actors", f"{cmp.scratch} (scratch)", f"{cmp.transfer} (transfer)",
+    header = ["Fold", "Test actors", f"{cmp.a} ({cmp.family_a})", f"{cmp.b} ({cmp.family_b})",
               "Difference (points)"]
     rows = [[f, actors.get(f, "?"), pct(a), pct(b), pct(b - a)]
-            for f, a, b in zip(cmp.folds, cmp.scratch_values, cmp.transfer_values)]
+            for f, a, b in zip(cmp.folds, cmp.a_values, cmp.b_values)]
     d = cmp.differences
-    rows.append(["mean", "", pct(summarize(cmp.scratch_values).mean),
-                 pct(summarize(cmp.transfer_values).mean), pct_summary(d)])
+    rows.append(["mean", "", pct(summarize(cmp.a_values).mean),
+                 pct(summarize(cmp.b_values).mean), pct_summary(d)])
     return html_table("paired", header, rows, caption=f"Test score per fold: {SCORES[cmp.metric]}, "
-                      "difference = transfer minus scratch")
+                      f"difference = {cmp.label} (interval: corrected variance)")
+
+
+def _num(value: float, digits: int = 3) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "< 0.001" if digits == 3 and 0 <= value < 0.001 else f"{value:.{digits}f}"
+
+
+def pairs_table(cmp: FamilyComparison) -> str:
+    """Every pair of families: difference, corrected t-test, Wilcoxon, Holm-adjusted p."""
+    header = ["Pair", "Models", "Folds", "Mean difference (UA points)",
+              "95 % CI (corrected)", "Corrected t", "p", "p (Holm)", "Wilcoxon W", "p",
+              "p (Holm)", "Cohen's d_z"]
+    rows = [[p.label, f"{p.b} - {p.a}", p.n, pct(p.differences.mean),
+             f"[{pct(p.differences.ci_low)}, {pct(p.differences.ci_high)}]",
+             _num(p.t_statistic, 2), _num(p.t_pvalue), _num(p.t_pvalue_holm),
+             _num(p.wilcoxon_statistic, 1), _num(p.wilcoxon_pvalue),
+             _num(p.wilcoxon_pvalue_holm), _num(p.cohen_dz, 2)] for p in cmp.pairs]
+    return html_table("pairs", header, rows, caption=f"Every pair of families, test UA; p-values "
+                      f"Holm-adjusted over the {len(cmp.pairs)} pair(s) shown")
 
 
 def published_tables(marked: pd.DataFrame, ours: pd.DataFrame) -> str:
-    """Comparable published rows beside ours in one table; the others apart, each with why."""
-    score = ["Accuracy (WA)", "UA (macro recall)", "Macro F1"]
-    ours_rows = [["this run", p, m, w, pct(a), pct(ua), pct(f1)] for m, p, w, a, ua, f1 in
+    """Published rows on our fold list beside ours in one table, with their status; the others
+    apart, each with why."""
+    score = ["UA (macro recall)", "Accuracy (WA)", "Macro F1"]
+    ours_rows = [["this run", p, m, w, pct(ua), pct(a), pct(f1), "", ""] for m, p, w, a, ua, f1 in
                  ours[["model", "protocol", "weights", "accuracy", "unweighted_accuracy",
                        "f1_macro"]].itertuples(index=False)]
     comparable = marked[marked["comparable"]]
-    pub_rows = [[r.source, r.protocol, r.model, r.weights, pct(r.accuracy),
-                 pct(getattr(r, "recall_macro", math.nan)), pct(getattr(r, "f1_macro", math.nan))]
+    pub_rows = [[r.source, r.protocol, r.model, r.weights,
+                 pct(getattr(r, "recall_macro", math.nan)), pct(r.accuracy),
+                 pct(getattr(r, "f1_macro", math.nan)), r.status, r.reason]
                 for r in comparable.itertuples(index=False)]
-    header = ["Source", "Protocol", "Model", "Weights", *score]
+    header = ["Source", "Protocol", "Model", "Weights", *score, "Status", "Note"]
     attrs = [" class='ours'"] * len(ours_rows) + [" class='published comparable'"] * len(pub_rows)
     first = html_table("published-comparable", header, ours_rows + pub_rows, attrs,
-                       "Same fold list and classes: comparable (our rows: mean over folds)")
+                       "Same fold list and classes (our rows: mean over folds)")
     other = marked[~marked["comparable"]]
-    rows = [[r.source, r.protocol, r.model, r.weights, pct(r.accuracy), "not comparable",
-             r.reason] for r in other.itertuples(index=False)]
+    rows = [[r.source, r.protocol, r.model, r.weights,
+             pct(getattr(r, "recall_macro", math.nan)), pct(r.accuracy), r.status, r.reason]
+            for r in other.itertuples(index=False)]
     second = html_table("published-not-comparable",
-                        ["Source", "Protocol", "Model", "Weights", "Accuracy", "Status", "Reason"],
+                        ["Source", "Protocol", "Model", "Weights", "UA", "WA", "Status",
+                         "Reason"],
                         rows, [" class='published not-comparable'"] * len(rows),
                         "Not comparable with this run: shown for reference only")
     return first + second
+
+
+def misclassified(runs) -> pd.DataFrame:
+    """The test files a model got wrong, every fold pooled: file, actor, true and predicted
+    class, and the confidence (probability of the predicted class), most confident first."""
+    rows = []
+    for run in runs:
+        pred = run.predictions
+        wrong = pred[pred["y_true"] != pred["y_pred"]]
+        probs = wrong[[f"p_{c}" for c in run.classes]].to_numpy()
+        rows.append(pd.DataFrame({
+            "file": wrong["file"].to_numpy(), "actor": wrong["actor"].to_numpy(), "fold": run.fold,
+            "true": [run.classes[i] for i in wrong["y_true"]],
+            "predicted": [run.classes[i] for i in wrong["y_pred"]],
+            "confidence": probs[range(len(wrong)), wrong["y_pred"].to_numpy()]}))
+    table = pd.concat(rows, ignore_index=True)
+    return table.sort_values(["confidence", "file"], ascending=[False, True], ignore_index=True)
+
+
+def misclassified_html(model: str, runs) -> str:
+    """Collapsed by default: a long list would bury the page."""
+    wrong = misclassified(runs)
+    total = sum(len(r.predictions) for r in runs)
+    rows = [[r.file, r.actor, r.fold, r.true, r.predicted, f"{r.confidence:.3f}"]
+            for r in wrong.itertuples(index=False)]
+    table = html_table(f"misclassified-{model}", ["File", "Actor", "Fold", "True", "Predicted",
+                                                  "Confidence"], rows)
+    return (f"<details class='misclassified'><summary>{len(wrong)} of {total} test files "
+            f"misclassified by {escape(model)}, most confident first</summary>{table}</details>")
 
 
 def folds_table(run: RunData) -> str:

@@ -259,6 +259,17 @@ def _restore(trainer: Trainer, state_dir: Path | None, key: str,
     return Progress(**saved["progress"]), saved["best"]
 
 
+def kept_validation_scores(progress: Progress) -> dict:
+    """Validation WA and UA of the kept checkpoint; null without a validation split.
+
+    The report chooses each family's representative by these, never by test scores.
+    """
+    row = progress.history[progress.best_epoch - 1] if progress.best_epoch else {}
+    acc, ua = row.get("val_acc", math.nan), row.get("val_ua", math.nan)
+    return {"val_accuracy": None if math.isnan(acc) else float(acc),
+            "val_unweighted_accuracy": None if math.isnan(ua) else float(ua)}
+
+
 def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dict,
             device: torch.device) -> dict:
     data = trainer.data
@@ -267,7 +278,8 @@ def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dic
     scores = classification_metrics(y_true, probs.argmax(1), data.n_classes)
     metrics = {**info, "label_set": data.label_set, "fold": data.fold,
                "n_train": len(data.splits["train"]), "n_val": len(data.splits["val"]),
-               "n_test": len(y_true), **scores, "best_epoch": progress.best_epoch,
+               "n_test": len(y_true), **scores, **kept_validation_scores(progress),
+               "best_epoch": progress.best_epoch,
                "epochs_run": progress.epoch,
                "train_seconds": float(sum(r["seconds"] for r in progress.history)),
                "device": str(device), "seed": trainer.cfg.seed, "classes": list(data.classes),
