@@ -18,7 +18,10 @@ RELEASE_MD5 = "bc696df654c87fed845eb13823edef8a"
 @pytest.fixture()
 def metadata(tmp_path: Path) -> Path:
     path = tmp_path / "metadata.csv"
-    pd.DataFrame({"file": ["a", "b", "c"], "actor": [1, 1, 2]}).to_csv(path, index=False)
+    # release-like files (WAV, 48 kHz, mono): only the count differs from the release's
+    pd.DataFrame({"file": ["a", "b", "c"], "actor": [1, 1, 2],
+                  "path": ["Actor_01/a.wav", "Actor_01/b.wav", "Actor_02/c.wav"],
+                  "sample_rate": [48000] * 3, "channels": [1] * 3}).to_csv(path, index=False)
     return path
 
 
@@ -34,8 +37,10 @@ def test_local_zip_is_checked_against_the_release_md5(tmp_path: Path, metadata: 
     assert own in record["checksum_detail"] and RELEASE_MD5 in record["checksum_detail"]
     assert read_corpus_record(tmp_path / "corpus.json") == record
     assert describe(record) == (f"RAVDESS speech from the local zip {archive.resolve()} "
-                                "(its MD5 differs from the Zenodo release)")
-    assert (record["files"], record["actors"], record["differences"]) == (3, 2, [])
+                                "(its MD5 differs from the Zenodo release), which differs from "
+                                "the release: 3 files for 2 actors; the release has 120")
+    assert (record["files"], record["actors"]) == (3, 2)
+    assert record["differences"] == ["3 files for 2 actors; the release has 120"]
 
 
 def test_folder_release_and_synthetic(tmp_path: Path, metadata: Path, ravdess16k: Path) -> None:
@@ -50,7 +55,7 @@ def test_folder_release_and_synthetic(tmp_path: Path, metadata: Path, ravdess16k
     assert (synthetic["source_kind"], synthetic["checksum"]) == ("synthetic", "not applicable")
     assert is_synthetic(synthetic) and not is_synthetic(folder) and not is_synthetic(None)
     assert describe(synthetic).startswith("the synthetic demo corpus")
-    # issue 21 fills `differences`; the sentence carries them
+    assert release["differences"] == [] and synthetic["differences"] == []
     assert describe({**folder, "differences": ["24 actors, 1,440 FLAC files"]}).endswith(
         "which differs from the release: 24 actors, 1,440 FLAC files")
 

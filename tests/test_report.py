@@ -376,7 +376,10 @@ def test_pipeline_report_names_its_corpus_and_lists_its_errors(tiny_run, ravdess
     opens the answer; every misclassified file of predictions.csv is listed once."""
     record = json.loads((tiny_run / "results" / "corpus.json").read_text())
     assert record["source_kind"] == "folder" and record["checksum"] == "not checked"
-    assert Path(record["path"]) == ravdess16k.resolve() and record["differences"] == []
+    assert Path(record["path"]) == ravdess16k.resolve()
+    # the shared corpus is the release resampled to 16 kHz FLAC (../shared/README.md)
+    assert record["differences"][:2] == ["FLAC files; the release's are WAV",
+                                         "sample rate 16000 Hz; the release's is 48000 Hz"]
     assert (record["files"], record["actors"]) == (360, 6)
     parsed = ReportParser((tiny_run / "reports" / "report.html").read_text())
     assert parsed.texts["answer"].startswith(

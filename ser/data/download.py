@@ -207,8 +207,9 @@ def resolve_source(source: str) -> tuple[SourceKind, Path | None]:
 RELEASE_FILES_PER_ACTOR, RELEASE_RATE, RELEASE_SUFFIX = 60, 48000, ".wav"
 
 
-def _format_differences(metadata: pd.DataFrame) -> list[str]:
-    """How the scanned files differ from the release's: count, file type, rate, channels."""
+def format_differences(metadata: pd.DataFrame) -> list[str]:
+    """How the scanned files differ from the release's: count, file type, rate, channels
+    (the report's corpus record lists these)."""
     lines = []
     n_actors, n = metadata["actor"].nunique(), len(metadata)
     if n != RELEASE_FILES_PER_ACTOR * n_actors:
@@ -247,4 +248,4 @@ def source_differences(source: str, metadata: pd.DataFrame, md5: str,
             lines.append(f"local zip {path}: {reason} (expected: the release's)")
     else:
         lines.append(f"local folder {path}")
-    return lines + _format_differences(metadata)
+    return lines + format_differences(metadata)

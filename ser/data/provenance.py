@@ -7,8 +7,9 @@ says where the audio came from and how far it was checked:
   local zip), `folder` (a local folder of Actor_XX folders) or `synthetic` (the offline demo).
 - `checksum`: `verified` (MD5 equals the release's), `differs`, `not checked` (a folder has no
   checksum to compare) or `not applicable` (synthetic audio).
-- `differences`: short strings naming how the corpus differs from the release (empty when none
-  is known).
+- `differences`: short strings naming how a local copy's files differ from the release's
+  (count, file type, sample rate, channels: `ser.data.download.format_differences`); empty for
+  the verified release and the synthetic corpus.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser.data.download import md5sum, resolve_source
+from ser.data.download import format_differences, md5sum, resolve_source
 from ser.io import atomic_file, read_json_object
 
 KIND = {"zenodo": "release", "zip": "zip", "folder": "folder", "synthetic": "synthetic"}
@@ -48,7 +49,7 @@ def corpus_record(source: str, md5: str, metadata_csv: str | Path) -> dict:
             "path": RELEASE_ZIP if kind == "release" else (str(path) if path else None),
             "checksum": status, "checksum_detail": detail,
             "files": int(len(meta)), "actors": int(meta["actor"].nunique()),
-            "differences": []}
+            "differences": format_differences(meta) if kind in ("zip", "folder") else []}
 
 
 def write_corpus_record(source: str, md5: str, metadata_csv: str | Path,
