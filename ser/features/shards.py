@@ -32,11 +32,11 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from ser.audio import AudioError, fix_length, load_audio
+from ser.data.ravdess import read_metadata
 from ser.features.extract import check_params, extract, extract_batches
 
 EXTRACTOR_VERSION = "1"
@@ -168,10 +168,7 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
     stretch = None if stretch is None or kind == "waveform" else int(stretch)
     if stretch is not None and stretch < 1:
         raise ValueError(f"audio.stretch_frames must be at least 1, got {stretch}")
-    meta = pd.read_csv(metadata_csv)
-    missing = {"path", "file", "actor"} - set(meta.columns)
-    if missing:
-        raise ValueError(f"{metadata_csv}: missing columns {sorted(missing)}")
+    meta = read_metadata(metadata_csv)
     rows = meta[meta["actor"] == int(actor)]
     if rows.empty:
         raise ValueError(f"{metadata_csv}: no files of actor {actor}")

@@ -20,17 +20,12 @@ from torch import nn
 from torchvision import models as tvm
 
 from ser.models.attention import UVectorAttention
-from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.dchung import LOGMEL_IMAGE, dchung_defaults
+from ser.models.registry import ModelSpec, register
 from ser.models.weights import describe, load_strict, torchvision_state_dict
 
-LOGMEL_IMAGE = InputSpec(("logmel",), (128, 256))
 SOURCE = "dchung1209/RAVDESS (PyTorch); torchvision ImageNet weights"
 TRANSFER = ("none", "imagenet")
-
-
-def dchung_defaults(epochs: int) -> dict:
-    return {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-5, "batch_size": 32,
-            "epochs": epochs}
 
 
 def load_imagenet(net: nn.Module, weights, pretrained: str, cache_dir: Path,
