@@ -1,0 +1,76 @@
+"""What a feature job costs besides its work: a fresh Python importing torch and `ser`, as every
+Snakemake `script:` job does, against the extraction of one actor's shard of each kind.
+
+    .venv/bin/python benchmarks/startup.py [--corpus ../shared/data/ravdess-16k] [--repeat 3]
+
+Both are measured side by side on the same machine state: the start-up as the median wall time
+of `--repeat` fresh interpreters importing what scripts/features.py imports, the work as
+`build_actor_shard` of real actor 1 for each kind of config.yaml, in this process, warm. The last
+lines project both DAG shapes on the full corpus (24 actors): one job per (actor, kind) against
+one job per kind.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+IMPORTS = "import snakemake.script; from ser.features.shards import build_actor_shard"
+
+
+def startup_seconds(repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", IMPORTS], check=True, cwd=REPO)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def work_seconds(corpus: Path, config: dict, out: Path) -> dict[str, float]:
+    from ser.data.ravdess import scan_corpus, write_metadata
+    from ser.features.shards import build_actor_shard
+
+    write_metadata(scan_corpus(corpus, actors=[1]), out / "metadata.csv")
+    times = {}
+    for kind, params in config["features"].items():
+        build_actor_shard(out / "metadata.csv", 1, kind, params, config["audio"],
+                          out / f"warm_{kind}.h5")  # first call: lazy imports, caches
+        start = time.perf_counter()
+        build_actor_shard(out / "metadata.csv", 1, kind, params, config["audio"],
+                          out / f"{kind}.h5")
+        times[kind] = time.perf_counter() - start
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-16k")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        work = work_seconds(args.corpus, config, Path(tmp))
+    start = startup_seconds(args.repeat)
+    print(f"start-up (fresh Python: {IMPORTS}): {start:.2f} s, median of {args.repeat}")
+    for kind, s in work.items():
+        print(f"{kind:>10}: one actor's shard {s:.2f} s; start-up / work = {start / s:.1f}")
+    n_actors, kinds = 24, len(work)
+    per_job = n_actors * kinds * start + n_actors * sum(work.values())
+    per_kind = kinds * start + n_actors * sum(work.values())
+    print(f"24 actors x {kinds} kinds: one job per (actor, kind) {per_job:.0f} s of start-up "
+          f"and work, one job per kind {per_kind:.0f} s ({per_job / per_kind:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
