@@ -76,3 +76,26 @@ def tiny_run(tmp_path_factory, tiny_config: Path) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1", configfiles=(tiny_config,))
     return workdir
+
+
+# --- parallel runs (pytest-xdist: `make test` runs -n 2 --dist loadgroup) --------------------
+# Session and module fixtures are built once per worker. So each test module runs whole on one
+# worker (its module fixtures are built once), and every module that uses `tiny_run` runs on
+# the same worker, first: the pipeline is run once, and the tests that dry-run or edit sources
+# against it never overlap each other.
+TINY_RUN_GROUP = "tiny_run"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    tiny_modules = {item.module.__name__ for item in items
+                    if "tiny_run" in getattr(item, "fixturenames", ())}
+    for item in items:
+        module = item.module.__name__
+        group = TINY_RUN_GROUP if module in tiny_modules else module
+        item.add_marker(pytest.mark.xdist_group(group))
+    # longest first (`make test` keeps this order with --no-loadscope-reorder): the tiny run's
+    # group, then modules of slow tests, then the rest; sort is stable within each
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.module.__name__ not in tiny_modules,
+                                 item.module.__name__ not in slow))
