@@ -5,11 +5,13 @@ from snakemake.utils import validate
 
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
-from ser.models import get_spec, list_models
-from ser.models.registry import model_source
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
+
+# after the validation: a config error is reported before torch loads (seconds on 2 cores)
+from ser.models import get_spec, list_models
+from ser.models.registry import model_source
 
 SOURCE_KIND, SOURCE_PATH = resolve_source(config["ravdess"]["source"])
 ACTORS = sorted(config["ravdess"]["actors"])
