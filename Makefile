@@ -29,7 +29,7 @@ demo: $(STAMP)
 # Everything but the real SLURM cluster (which needs root and Debian's slurm packages).
 test: $(STAMP)
 	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "not cluster" --durations=15 \
-		-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # A real single-node SLURM on loopback: installs slurmctld/slurmd/munge when missing (root).
 test-cluster: $(STAMP)
