@@ -369,12 +369,16 @@ t.run(Path({tmp!r}), after_epoch=kill)
 
 @pytest.mark.slow
 def test_killed_process_resumes_to_the_same_result(tmp_path: Path) -> None:
+    import os
     import signal
     import subprocess
     import sys
 
     script = KILLED_RUN.format(tests=str(Path(__file__).parent), tmp=str(tmp_path / "cut"))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    # the same torch thread count as the resumed and the whole run below (an earlier test may
+    # have set it): float reductions split over other thread counts round differently
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     saved = torch.load(tmp_path / "cut" / "state" / RESUME_FILE, weights_only=True)
     assert saved["progress"]["epoch"] == 2
