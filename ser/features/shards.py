@@ -169,7 +169,7 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
     stretch = None if stretch is None or kind == "waveform" else int(stretch)
     if stretch is not None and stretch < 1:
         raise ValueError(f"audio.stretch_frames must be at least 1, got {stretch}")
-    meta = read_metadata(metadata_csv)
+    meta = read_metadata(metadata_csv, columns=("path", "file", "actor"))
     rows = meta[meta["actor"] == int(actor)]
     if rows.empty:
         raise ValueError(f"{metadata_csv}: no files of actor {actor}")
