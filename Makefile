@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CORES  ?= 2
+# pytest-xdist workers; tests/conftest.py groups the tests so shared fixtures run once
+TEST_WORKERS ?= 2
 # Everything beside the checkout that tests and benchmarks may use (never the product).
 SHARED ?= $(abspath ../shared)
 
@@ -26,7 +28,8 @@ demo: $(STAMP)
 
 # Everything but the real SLURM cluster (which needs root and Debian's slurm packages).
 test: $(STAMP)
-	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "not cluster" --durations=15
+	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "not cluster" --durations=15 \
+		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # A real single-node SLURM on loopback: installs slurmctld/slurmd/munge when missing (root).
 test-cluster: $(STAMP)

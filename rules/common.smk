@@ -6,11 +6,13 @@ from snakemake.utils import validate
 
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
-from ser.models import get_spec, list_models
-from ser.models.registry import model_sources, required_sample_rate, required_weights
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
+
+# after the validation: a config error is reported before torch loads (seconds on 2 cores)
+from ser.models import get_spec, list_models
+from ser.models.registry import model_sources, required_sample_rate, required_weights
 
 SOURCE_KIND, SOURCE_PATH = resolve_source(config["ravdess"]["source"])
 ACTORS = sorted(config["ravdess"]["actors"])
@@ -131,7 +133,6 @@ def run_benchmarks():
     paths = [f"logs/benchmarks/{rule}/{rule}.tsv"
              for rule in [*jobs.get(SOURCE_KIND, []), "metadata", "corpus", "folds", "aggregate"]]
     kinds = sorted({kind for m in MODELS for kind in model_spec(m).input.features})
-    paths += expand("logs/benchmarks/features/{feature}_actor_{actor:02d}.tsv", feature=kinds,
-                    actor=ACTORS)
+    paths += expand("logs/benchmarks/features/{feature}.tsv", feature=kinds)
     paths += expand("logs/benchmarks/train/{model}_fold_{fold}.tsv", model=MODELS, fold=FOLDS)
     return paths

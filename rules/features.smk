@@ -1,26 +1,28 @@
-# Features cached per actor in HDF5 shards. Each feature's parameters are params of its own jobs,
-# so editing one feature rebuilds only that feature's shards (and the models that read them).
+# Features cached per actor in HDF5 shards, all actors of one kind in one job: a job's start-up
+# (Python, torch) costs more than most kinds' extraction for one actor (benchmarks/README.md,
+# startup.py). Each feature's parameters are params of its own job, so editing one feature
+# rebuilds only that feature's shards (and the models that read them).
 
 
 rule features:
     input:
         "results/metadata.csv",
     output:
-        "results/features/{feature}/actor_{actor}.h5",
+        expand("results/features/{{feature}}/actor_{actor:02d}.h5", actor=ACTORS),
     params:
         feature=lookup(dpath="features/{feature}", within=config),
         audio=config["audio"],
+        actors=ACTORS,
     wildcard_constraints:
         feature="|".join(FEATURE_KINDS),
-        actor=r"\d\d",
     threads: 2
     resources:
         mem_mb=2000,
-        runtime=20,
+        runtime=30,
     log:
-        "logs/features/{feature}/actor_{actor}.log",
+        "logs/features/{feature}.log",
     benchmark:
-        "logs/benchmarks/features/{feature}_actor_{actor}.tsv"
+        "logs/benchmarks/features/{feature}.tsv"
     conda:
         "../envs/ser.yaml"
     script:

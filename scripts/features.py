@@ -1,18 +1,18 @@
-"""Extract one feature kind for one actor into an HDF5 shard (rule features)."""
+"""Extract one feature kind for every actor into its HDF5 shards (rule features)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
 
-from ser.features.shards import build_actor_shard
+from ser.features.shards import build_kind_shards
 from ser.logs import job_log
 
 with job_log(snakemake.log[0], "features") as log:
-    build_actor_shard(
+    build_kind_shards(
         snakemake.input[0],
-        actor=int(snakemake.wildcards.actor),
+        actors=snakemake.params.actors,
         kind=snakemake.wildcards.feature,
         params=snakemake.params.feature,
         audio_params=snakemake.params.audio,
-        out_path=snakemake.output[0],
+        out_paths=list(snakemake.output),
         log=log,
     )

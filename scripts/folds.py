@@ -3,15 +3,14 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
 
-import pandas as pd
-
 from ser.data.folds import make_folds, write_folds
+from ser.data.ravdess import read_metadata
 from ser.logs import job_log
 
 with job_log(snakemake.log[0], "folds") as log:
     p = snakemake.params.protocol
     folds = make_folds(
-        pd.read_csv(snakemake.input[0]),
+        read_metadata(snakemake.input[0]),
         p["scheme"],
         k=p["k"],
         seed=p["seed"],

@@ -10,11 +10,11 @@ from ser.logs import job_log
 claim_gpu()
 
 with job_log(snakemake.log[0], "train") as log:
-    from ser.train.run import run_training
+    from ser.train.run import TrainJob, run_training
 
     p = snakemake.params
     kinds = [k for k in snakemake.input.keys() if k not in ("metadata", "folds", "code", "weights")]
-    run_training(
+    job = TrainJob(
         model_name=snakemake.wildcards.model,
         model_cfg=p.model,
         training_defaults=p.training,
@@ -29,5 +29,5 @@ with job_log(snakemake.log[0], "train") as log:
         state_dir=p.state_dir,
         weights_cache_dir=p.weights_cache,
         threads=snakemake.threads,
-        log=log,
     )
+    run_training(job, log)

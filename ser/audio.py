@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 
 # libsndfile notes a WAV whose data chunk claims more bytes than the file holds as
 # "data : 32000 (should be 15978)" in its log and then silently reads the shorter data.
@@ -122,6 +120,10 @@ def load_audio(
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     resampled = rate != sample_rate
     if resampled:
+        # imported here: the metadata and folds jobs (and Snakemake's DAG) need no torch
+        import torch
+        import torchaudio.functional as AF
+
         wave = AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), rate, sample_rate).numpy()
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     if not return_info:

@@ -71,8 +71,41 @@ def tiny_run(tmp_path_factory, tiny_config: Path) -> Path:
     """A finished run of the whole pipeline on six real actors (2 models x 3 folds).
 
     Run as users run it, `--cores 8 --resources gpu=1` (tests/test_gpu.py checks from its
-    benchmark files that no two training jobs overlapped).
+    benchmark files that no two training jobs overlapped). Under pytest-xdist the first worker
+    that needs it runs it, under a file lock, and every worker uses that one run.
     """
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1", configfiles=(tiny_config,))
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    workdir, done = shared / "tiny_run", shared / "tiny_run.done"
+    with FileLock(str(shared / "tiny_run.lock")):
+        if not done.exists():
+            run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1",
+                          configfiles=(tiny_config,))
+            done.touch()
     return workdir
+
+
+# --- parallel runs (pytest-xdist: `make test` runs -n 2 --dist loadfile) ---------------------
+# Session and module fixtures are built once per worker, so each test module runs whole on one
+# worker (loadfile). The modules are sent out longest first (--no-loadscope-reorder keeps this
+# order): the first module using `tiny_run` (which builds it), then modules of slow tests, then
+# the rest, and the other users of `tiny_run` last, when it is built.
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    tiny = [item.module.__name__ for item in items
+            if "tiny_run" in getattr(item, "fixturenames", ())]
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+
+    def rank(item) -> int:
+        module = item.module.__name__
+        if tiny and module == tiny[0]:
+            return 0
+        if module in tiny:
+            return 3
+        return 1 if module in slow else 2
+
+    items.sort(key=rank)  # stable: the order within each rank stays

@@ -140,7 +140,7 @@ def build_run(root: Path, corpus: Path, scheme: str = "emobox_6fold",
                          transfer_weights, rng) for m in MODELS for f in fold_ids]
     bench = _write_benchmarks(root, {
         "metadata": ["metadata"], "folds": ["folds"],
-        "features": [f"mfcc_actor_{a:02d}" for a in actors],
+        "features": ["mfcc"],
         "train": [f"{m}_fold_{f}" for m in MODELS for f in fold_ids]}, rng)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["protocol"].update(scheme=scheme, n_val_actors=1)

@@ -6,7 +6,6 @@ import hashlib
 import shutil
 import socket
 import threading
-import time
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -120,12 +119,23 @@ def test_missing_file_is_not_retried(server, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("host", ["closed-port", "ravdess.invalid"])
-def test_unreachable_fails_fast_in_one_line(host, tmp_path):
+def test_unreachable_fails_fast_in_one_line(host, tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{_closed_port()}/x.zip" if host == "closed-port" else "http://ravdess.invalid/x.zip"
-    start = time.monotonic()
+    sleeps, probes = [], []
+    connect = socket.create_connection
+
+    def probe(address, timeout, *args):
+        probes.append(timeout)
+        return connect(address, timeout, *args)
+
+    monkeypatch.setattr(download.time, "sleep", sleeps.append)
+    monkeypatch.setattr(download.socket, "create_connection", probe)
+    monkeypatch.setattr(download.urllib.request, "urlopen",
+                        lambda *a, **k: pytest.fail("a download was attempted (timeout 30 s)"))
     with pytest.raises(OfflineError) as err:
         fetch(url, tmp_path / "x.zip", "0" * 32, 10, retries=3, timeout=30)
-    assert time.monotonic() - start < 10
+    # fast whatever the machine's load: one probe of at most PROBE_TIMEOUT, no download, no retry
+    assert probes == [download.PROBE_TIMEOUT] and sleeps == []
     text = str(err.value)
     assert "\n" not in text and text.startswith(f"cannot reach {url}")
     assert "set ravdess.source in config.yaml to a local zip" in text and "Actor_XX" in text

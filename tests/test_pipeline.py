@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -62,20 +61,24 @@ def test_default_config_dry_run_schedules_every_model_on_every_fold(tmp_path: Pa
     assert counts["download"] == 1 and counts["unpack"] == 1
     assert counts["metadata"] == 1 and counts["folds"] == 1 and counts["corpus"] == 1
     assert counts["aggregate"] == 1 and counts["report"] == 1
-    # one shard per actor for each feature kind some model reads
-    assert counts["features"] % 24 == 0 and counts["features"] >= 24 * 3
+    # one job (writing a shard per actor) for each feature kind some model reads
+    from ser.models import get_spec
+
+    kinds = {k for m in cfg["models"].values() for k in get_spec(m["arch"]).input.features}
+    assert counts["features"] == len(kinds) and len(kinds) >= 3
 
 
 def test_default_source_offline_fails_fast_with_one_line(tmp_path: Path):
-    start = time.monotonic()
     proc = run_snakemake(tmp_path, "--cores", "1", "results/metadata.csv", check=False,
                          timeout=120)
-    elapsed = time.monotonic() - start
     assert proc.returncode != 0
     lines = [l for l in proc.stderr.splitlines() if "ravdess.source" in l]
     assert lines, proc.stderr[-3000:]
     assert "OfflineError" in lines[0]
-    assert elapsed < 60
+    # fast however loaded the machine: it gave up at the reachability probe, before any download
+    # attempt or retry back-off
+    log = (tmp_path / "logs" / "download.log").read_text()
+    assert "OfflineError" in log and "retrying" not in log and " bytes (" not in log
 
 
 def test_config_typo_is_a_schema_error_naming_the_key(tmp_path: Path):

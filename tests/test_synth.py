@@ -1,7 +1,6 @@
 """The synthetic demo corpus: RAVDESS form, determinism, and emotions a model can learn."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import librosa
@@ -66,10 +65,10 @@ def test_rerun_replaces_whole_folder(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["audio"]
 
 
-def test_fast(tmp_path: Path):
-    start = time.monotonic()
-    synthesize_corpus(tmp_path / "audio", actors=range(1, 7))
-    assert time.monotonic() - start < 5  # 180 files; the full 720-file corpus takes a few seconds
+def test_six_actors_make_180_files(tmp_path: Path):
+    # its speed (the full 720-file corpus in a few seconds) is benchmarks/synth.py's, not a test's
+    files = synthesize_corpus(tmp_path / "audio", actors=range(1, 7))
+    assert len(files) == 180 and all(f.is_file() for f in files)
 
 
 def _rms(path: str) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,8 @@ def folds_table(meta: pd.DataFrame, split: dict[int, str] = SPLIT) -> pd.DataFra
 def make_data(signal: float = 2.0, split: dict[int, str] = SPLIT,
               size: tuple[int, int] | None = (N_BINS, N_FRAMES)) -> FoldData:
     meta, feats = corpus(signal)
-    return FoldData({"logmel": (feats, list(meta["file"]))}, meta, folds_table(meta, split), 1,
-                    "emotion", InputSpec(("logmel",), size))
+    return FoldData.build({"logmel": (feats, list(meta["file"]))}, meta,
+                          folds_table(meta, split), 1, "emotion", InputSpec(("logmel",), size))
 
 
 def tiny_cnn(seed: int = 0) -> nn.Module:
@@ -246,14 +247,14 @@ def test_spec_augment_masks_bands_and_frames() -> None:
 def test_fold_data_errors_name_the_problem() -> None:
     meta, feats = corpus()
     with pytest.raises(ValueError, match="have no features"):
-        FoldData({"logmel": (feats[1:], list(meta["file"])[1:])}, meta, folds_table(meta), 1,
-                 "emotion", InputSpec(("logmel",), None))
+        FoldData.build({"logmel": (feats[1:], list(meta["file"])[1:])}, meta, folds_table(meta), 1,
+                       "emotion", InputSpec(("logmel",), None))
     with pytest.raises(ValueError, match="fold 3 is not in the folds table"):
-        FoldData({"logmel": (feats, list(meta["file"]))}, meta, folds_table(meta), 3,
-                 "emotion", InputSpec(("logmel",), None))
+        FoldData.build({"logmel": (feats, list(meta["file"]))}, meta, folds_table(meta), 3,
+                       "emotion", InputSpec(("logmel",), None))
     with pytest.raises(ValueError, match="reads \\['mfcc'\\]"):
-        FoldData({"logmel": (feats, list(meta["file"]))}, meta, folds_table(meta), 1,
-                 "emotion", InputSpec(("mfcc",), None))
+        FoldData.build({"logmel": (feats, list(meta["file"]))}, meta, folds_table(meta), 1,
+                       "emotion", InputSpec(("mfcc",), None))
 
 
 def test_train_config_layers() -> None:
@@ -323,7 +324,7 @@ def test_real_shards_train_speaker_independently(real_fold: dict, tmp_path: Path
 
 def test_run_training_with_a_registry_model(real_fold: dict, tmp_path: Path) -> None:
     from ser import models
-    from ser.train.run import run_training
+    from ser.train.run import TrainJob, run_training
 
     model_cfg = {"arch": "cnnx", "pretrained": "none", "epochs": 1, "batch_size": 32,
                  "input_size": [64, 128]}
@@ -332,10 +333,10 @@ def test_run_training_with_a_registry_model(real_fold: dict, tmp_path: Path) -> 
                 "select": "best_val"}
     out = tmp_path / "models" / "cnnx" / "fold_2"
     state_dir = tmp_path / ".resume" / "cnnx" / "fold_2"
-    metrics = run_training("cnnx", model_cfg, training, protocol, "emotion7",
-                           real_fold["shards"], real_fold["metadata_csv"], real_fold["folds_csv"],
-                           2, out, state_dir, tmp_path / "weights", LOG,
-                           feature_params={"logmel": LOGMEL}, threads=2)
+    job = TrainJob("cnnx", model_cfg, training, protocol, "emotion7", real_fold["shards"],
+                   real_fold["metadata_csv"], real_fold["folds_csv"], 2, out, state_dir,
+                   tmp_path / "weights", feature_params={"logmel": LOGMEL}, threads=2)
+    metrics = run_training(job, LOG)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["arch"] == "cnnx" and saved["family"] == "scratch"
     assert saved["features"] == ["logmel"] and saved["input_size"] == [64, 128]
@@ -346,9 +347,8 @@ def test_run_training_with_a_registry_model(real_fold: dict, tmp_path: Path) -> 
     fresh = models.build_model("cnnx", 7, "none", input_size=(64, 128))
     fresh.load_state_dict(ckpt["state_dict"])  # the checkpoint rebuilds the trained model
     with pytest.raises(ValueError, match="params"):
-        run_training("cnnx", model_cfg, training, protocol, "emotion7", real_fold["shards"],
-                     real_fold["metadata_csv"], real_fold["folds_csv"], 2, tmp_path / "x",
-                     None, None, LOG, feature_params={"logmel": {**LOGMEL, "n_mels": 64}})
+        run_training(replace(job, out_dir=tmp_path / "x", state_dir=None, weights_cache_dir=None,
+                             feature_params={"logmel": {**LOGMEL, "n_mels": 64}}), LOG)
 
 
 def test_image_input_is_normalised_per_channel_on_training_files() -> None:
@@ -358,8 +358,8 @@ def test_image_input_is_normalised_per_channel_on_training_files() -> None:
     scale = {"stft": 10.0, "scalogram": 0.01, "mfcc": 100.0}  # very different ranges on purpose
     features = {k: ((rng.normal(size=(len(meta), *s)) * scale[k]).astype(np.float32),
                     list(meta["file"])) for k, s in shapes.items()}
-    data = FoldData(features, meta, folds_table(meta), 1, "emotion",
-                    InputSpec(("stft", "scalogram", "mfcc"), (24, 24))).to("cpu")
+    data = FoldData.build(features, meta, folds_table(meta), 1, "emotion",
+                          InputSpec(("stft", "scalogram", "mfcc"), (24, 24))).to("cpu")
     assert data.normaliser.axis == 1 and data.normaliser.mean.shape == (3,)
     x, _, _ = next(data.batches("train", 10_000))
     assert x.shape == (len(data.splits["train"]), 3, 24, 24)
@@ -383,12 +383,16 @@ t.run(Path({tmp!r}), after_epoch=kill)
 
 @pytest.mark.slow
 def test_killed_process_resumes_to_the_same_result(tmp_path: Path) -> None:
+    import os
     import signal
     import subprocess
     import sys
 
     script = KILLED_RUN.format(tests=str(Path(__file__).parent), tmp=str(tmp_path / "cut"))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    # the same torch thread count as the resumed and the whole run below (an earlier test may
+    # have set it): float reductions split over other thread counts round differently
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     saved = torch.load(tmp_path / "cut" / "state" / RESUME_FILE, weights_only=True)
     assert saved["progress"]["epoch"] == 2
@@ -404,8 +408,8 @@ def test_class_weights_are_inverse_training_frequencies() -> None:
     folds = folds_table(meta)
     # keep only a quarter of the training files of neutral (emotion code 1)
     drop = (meta["emotion"] == 1) & (folds["split"] == "train") & (meta["actor"] != 4)
-    data = FoldData({"logmel": (feats, list(meta["file"]))}, meta, folds[~drop], 1, "emotion",
-                    InputSpec(("logmel",), None))
+    data = FoldData.build({"logmel": (feats, list(meta["file"]))}, meta, folds[~drop], 1, "emotion",
+                          InputSpec(("logmel",), None))
     cfg = TrainConfig(class_weights=True)
     weights = Trainer(tiny_cnn(), data, cfg, torch.device("cpu")).criterion.weight
     counts = np.bincount(data.splits["train"].y.numpy(), minlength=8)
@@ -422,8 +426,8 @@ def test_frame_count_of_a_1d_model_comes_from_the_data() -> None:
     meta, _ = corpus()
     mfcc = np.random.default_rng(0).normal(size=(len(meta), 13, 188)).astype(np.float32)
     spec = models.get_spec("kaggle_cnn1d")
-    data = FoldData({"mfcc": (mfcc, list(meta["file"]))}, meta, folds_table(meta), 1, "emotion",
-                    InputSpec(spec.input.features, spec.input.size))
+    data = FoldData.build({"mfcc": (mfcc, list(meta["file"]))}, meta, folds_table(meta), 1,
+                          "emotion", InputSpec(spec.input.features, spec.input.size))
     assert with_data_shape(spec, {}, data) == {"n_frames": 188}
     assert with_data_shape(spec, {"n_frames": 7}, data) == {"n_frames": 7}  # config wins
     model = models.build_model("kaggle_cnn1d", 8, "none", **with_data_shape(spec, {}, data))

@@ -120,21 +120,21 @@ def model_entry(config: dict, model: str, epochs: int | None) -> dict:
 def train_job(model: str, fold: int, config: dict, args: argparse.Namespace,
               shards: dict[str, list[str]], deadline: float, log: logging.Logger) -> dict:
     """One (model, fold) through run_training, as the train rule runs it; returns its row."""
-    from ser.train.run import run_training
+    from ser.train.run import TrainJob, run_training
 
     entry, note = weights_choice(model_entry(config, model, args.epochs), args.weights_dir)
     started = time.time()
     max_epochs = int(entry.get("epochs", config["training"]["epochs"]))
 
     def run(cfg: dict) -> dict:
-        return run_training(
+        job = TrainJob(
             model_name=model, model_cfg=cfg, training_defaults=config["training"],
             protocol=config["protocol"], label_set=config["labels"], feature_shards=shards,
             feature_params={k: config["features"][k] for k in shards},
             metadata_csv=args.workdir / "metadata.csv", folds_csv=args.workdir / "folds.csv",
             fold=fold, out_dir=args.workdir / "models" / model / f"fold_{fold}",
-            state_dir=None, weights_cache_dir=args.weights_dir, log=log,
-            after_epoch=budget_guard(deadline, started, max_epochs))
+            weights_cache_dir=args.weights_dir)
+        return run_training(job, log, after_epoch=budget_guard(deadline, started, max_epochs))
 
     try:
         metrics = run(entry)

@@ -142,11 +142,12 @@ def fetch(
     """Download `url` to `dest`, verified by size and MD5; an existing verified `dest` is kept."""
     dest = Path(dest)
     if dest.exists():
-        reason = _mismatch(dest, md5, size)
-        if reason is None:
+        try:
+            verify_file(dest, md5, size)
             log.info("%s already present and verified", dest)
             return dest
-        log.warning("%s: %s; downloading again", dest, reason)
+        except ChecksumError as err:
+            log.warning("%s; downloading again", err)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     _probe(url, timeout)

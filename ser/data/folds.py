@@ -26,7 +26,6 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from ser.io import atomic_file
 from ser.data.ravdess import actor_gender
@@ -148,6 +147,8 @@ def _split_actors(meta: pd.DataFrame, scheme: str, k, seed: int, n_val: int) -> 
 
 def _split_files(meta: pd.DataFrame, k, seed: int, n_val: int) -> pd.DataFrame:
     """random_kfold: validation takes the share of training files n_val actors would hold."""
+    from sklearn.model_selection import KFold  # here: Snakemake's DAG imports this module
+
     k = _check_k(k, len(meta), "files")
     _check_seed(seed)
     share = n_val / meta["actor"].nunique()

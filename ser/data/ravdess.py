@@ -241,10 +241,10 @@ def write_metadata(df: pd.DataFrame, path: str | Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def read_metadata(path: str | Path) -> pd.DataFrame:
-    """Read a metadata CSV, checking it has the columns `scan_corpus` writes."""
+def read_metadata(path: str | Path, columns: Iterable[str] = COLUMNS) -> pd.DataFrame:
+    """Read a metadata CSV, checking it has `columns` (by default all that `scan_corpus` writes)."""
     df = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: not a metadata file, columns {missing} are missing")
     return df

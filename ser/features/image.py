@@ -4,6 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# the stored kinds behind the red, green and blue channels, in that order
+IMAGE = ("stft", "scalogram", "mfcc")
+
 
 def compose_image(stft: torch.Tensor, scalogram: torch.Tensor, mfcc: torch.Tensor,
                   size: tuple[int, int] = (299, 299)) -> torch.Tensor:

@@ -28,15 +28,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from ser.audio import AudioError, fix_length, load_audio
+from ser.data.ravdess import read_metadata
 from ser.features.extract import check_params, extract, extract_batches
 
 EXTRACTOR_VERSION = "1"
@@ -168,10 +169,7 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
     stretch = None if stretch is None or kind == "waveform" else int(stretch)
     if stretch is not None and stretch < 1:
         raise ValueError(f"audio.stretch_frames must be at least 1, got {stretch}")
-    meta = pd.read_csv(metadata_csv)
-    missing = {"path", "file", "actor"} - set(meta.columns)
-    if missing:
-        raise ValueError(f"{metadata_csv}: missing columns {sorted(missing)}")
+    meta = read_metadata(metadata_csv, columns=("path", "file", "actor"))
     rows = meta[meta["actor"] == int(actor)]
     if rows.empty:
         raise ValueError(f"{metadata_csv}: no files of actor {actor}")
@@ -191,3 +189,18 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
                f"cut or padded to {float(audio_params['duration']):.2f} s")
         log.info("actor %02d %s: %d files (%s) -> %s", actor, kind, len(files), how, out_path)
     return len(files)
+
+
+def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str, params: dict,
+                      audio_params: dict, out_paths: Sequence[str | Path],
+                      log: logging.Logger | None = None) -> int:
+    """`build_actor_shard` of each actor in turn, into `out_paths` (one per actor, same order).
+
+    One process per kind rather than per actor and kind: the start-up of a Python with torch
+    costs more than most kinds' extraction for one actor (benchmarks/startup.py). Each shard is
+    still written on its own, atomically, with memory bounded by one actor. Returns all files.
+    """
+    if len(actors) != len(out_paths):
+        raise ValueError(f"{kind}: {len(actors)} actors for {len(out_paths)} shard paths")
+    return sum(build_actor_shard(metadata_csv, actor, kind, params, audio_params, path, log=log)
+               for actor, path in zip(actors, out_paths))

@@ -20,11 +20,11 @@ from torch import nn
 from torchvision import models as tvm
 
 from ser.models.attention import UVectorAttention
-from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.dchung import LOGMEL_IMAGE, dchung_defaults
+from ser.models.registry import ModelSpec, register
 from ser.models.weight_files import from_hub_url
 from ser.models.weights import describe, load_strict, torchvision_state_dict
 
-LOGMEL_IMAGE = InputSpec(("logmel",), (128, 256))
 SOURCE = "dchung1209/RAVDESS (PyTorch); torchvision ImageNet weights"
 TRANSFER = ("none", "imagenet")
 
@@ -32,11 +32,6 @@ TRANSFER = ("none", "imagenet")
 def imagenet_file(weights):
     """The `weight_files` of a model on torchvision's enum `weights`."""
     return lambda pretrained, hparams: [from_hub_url(weights.url)]
-
-
-def dchung_defaults(epochs: int) -> dict:
-    return {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-5, "batch_size": 32,
-            "epochs": epochs}
 
 
 def load_imagenet(net: nn.Module, weights, pretrained: str, cache_dir: Path,

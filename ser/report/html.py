@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from ser.data.folds import is_speaker_independent
 from ser.data.provenance import describe, is_synthetic
+from ser.digest import config_hash
 from ser.io import atomic_file
 from ser.report import tables
 from ser.report.answer import (answer_sentence, comparison_sentence, protocol_description,
                                random_weight_models)
 from ser.report.figures import ReportFigure, make_figures, write_figures
-from ser.report.inputs import RunData, config_hash, load_run, package_versions
+from ser.report.inputs import RunData, load_run, package_versions
 from ser.report.published import comparability
 from ser.stats import FamilyComparison, compare_families, what_folds_can_show
 
@@ -46,7 +48,7 @@ def _p(text: str, pid: str = "", cls: str = "") -> str:
 
 def warnings_html(run: RunData) -> str:
     parts = []
-    if run.protocol == "random_kfold":
+    if not is_speaker_independent(run.protocol):
         parts.append(_p("Warning: this run used random_kfold, which splits files, not speakers. "
                         "Every test actor was also heard in training, so these scores are "
                         "optimistic and not comparable with speaker-independent results.",

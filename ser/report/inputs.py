@@ -1,7 +1,6 @@
 """Everything the report reads, loaded and checked once: one `RunData` per report."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import platform
@@ -96,12 +95,6 @@ def published_results(path: str | Path | None = None) -> pd.DataFrame:
     text = resources.files("ser").joinpath("reference", "published_results.csv").read_text()
     return _require(pd.read_csv(io.StringIO(text)), columns, "ser/reference/published_results.csv",
                     "published results")
-
-
-def config_hash(config: dict) -> str:
-    """sha256 of the canonical JSON of the config (sorted keys, no spaces)."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def package_versions() -> dict[str, str]:

@@ -1,12 +1,10 @@
 """One fold's data, held in memory, and the model input built from it on the device.
 
-The features of every file of the fold are read from the shards once; batches are index slices of
-those tensors, so an epoch needs no loader workers. The model input (resize, channel axis, the
-3-channel image) is built on the device, where it costs a fraction of the forward pass.
-
-Normalisation is a z-score of the model input with statistics of the TRAINING split only (never
-validation or test files, which would leak their distribution): per frequency bin for a 2-D
-feature, per colour channel for the image, none for the raw waveform.
+`LabelledFold` reads the shards and tables once, aligns the kinds and labels the files;
+`FoldData` keeps it on the device and batches it. Batches are index slices of those tensors, so
+an epoch needs no loader workers. The model input (resize, channel axis, the 3-channel image) is
+built on the device, where it costs a fraction of the forward pass, then normalised with
+training-split statistics (ser.train.normalise).
 """
 from __future__ import annotations
 
@@ -21,26 +19,19 @@ import torch
 import torch.nn.functional as F
 
 from ser.data import labels as label_sets
+from ser.data.ravdess import read_metadata
+from ser.features.image import IMAGE, compose_image
+from ser.models.registry import InputSpec
+from ser.train.normalise import Normaliser, fit_normaliser
 
-IMAGE = ("stft", "scalogram", "mfcc")
 SPLITS = ("train", "val", "test")
 ROW_COLUMNS = ["file", "actor", "gender", "intensity"]
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a model reads (mirrors ser.models' InputSpec, so the trainer works without it)."""
-
-    features: tuple[str, ...]
-    size: tuple[int, ...] | None = None
 
 
 def build_input(raw: Mapping[str, torch.Tensor], spec: InputSpec) -> torch.Tensor:
     """The model's input from a batch of stored features, on the batch's device."""
     kinds = tuple(spec.features)
     if kinds == IMAGE:
-        from ser.features.image import compose_image
-
         if spec.size is None:
             raise ValueError("the 3-channel image needs an input size")
         return compose_image(raw["stft"], raw["scalogram"], raw["mfcc"], tuple(spec.size))
@@ -53,39 +44,6 @@ def build_input(raw: Mapping[str, torch.Tensor], spec: InputSpec) -> torch.Tenso
         raise ValueError(f"cannot resize {kinds[0]} of shape {tuple(x.shape)} to {spec.size}")
     return F.interpolate(x.unsqueeze(1), size=tuple(spec.size), mode="bilinear",
                          align_corners=False)
-
-
-def stat_axis(spec: InputSpec, ndim: int) -> int | None:
-    """The axis whose entries get their own statistics: channel, frequency bin, or none."""
-    if tuple(spec.features) == IMAGE:
-        return 1
-    if spec.features == ("waveform",) or ndim < 3:
-        return None
-    return ndim - 2
-
-
-@dataclass
-class Normaliser:
-    """z-score along `axis` with training-split statistics (identity when `axis` is None)."""
-
-    axis: int | None = None
-    mean: torch.Tensor | None = None
-    std: torch.Tensor | None = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.axis is None or self.mean is None:
-            return x
-        shape = [1] * x.ndim
-        shape[self.axis] = -1
-        mean = self.mean.to(x.device, x.dtype).view(shape)
-        return (x - mean) / self.std.to(x.device, x.dtype).view(shape)
-
-    def state(self) -> dict:
-        """Plain tensors and ints, so a checkpoint holding it loads with weights_only=True."""
-        empty = torch.zeros(0)
-        return {"axis": -1 if self.axis is None else self.axis,
-                "mean": empty if self.mean is None else self.mean.cpu(),
-                "std": empty if self.std is None else self.std.cpu()}
 
 
 @dataclass
@@ -136,45 +94,86 @@ def _check_metadata(metadata: pd.DataFrame, table: pd.DataFrame, files: list[str
     return meta
 
 
-class FoldData:
-    """Train/val/test of one fold in memory, with batches built as model input on the device."""
+@dataclass
+class LabelledFold:
+    """Reading, aligning and labelling: the train/val/test files of one fold with their stored
+    features (every kind in one file order) and labels."""
 
-    def __init__(self, features: Mapping[str, tuple[np.ndarray, Sequence[str]]],
-                 metadata: pd.DataFrame, folds: pd.DataFrame, fold: int, label_set: str,
-                 spec: InputSpec) -> None:
-        self.spec = InputSpec(tuple(spec.features), None if spec.size is None else tuple(spec.size))
-        missing = sorted(set(self.spec.features) - set(features))
+    fold: int
+    label_set: str
+    classes: list[str]
+    splits: dict[str, Split]
+    fingerprint: str
+
+    @classmethod
+    def build(cls, features: Mapping[str, tuple[np.ndarray, Sequence[str]]],
+              metadata: pd.DataFrame, folds: pd.DataFrame, fold: int, label_set: str,
+              kinds: Sequence[str]) -> LabelledFold:
+        missing = sorted(set(kinds) - set(features))
         if missing:
             raise ValueError(f"the model reads {missing} but no shards of them were given")
-        arrays, files = _align({k: features[k] for k in self.spec.features})
+        arrays, files = _align({k: features[k] for k in kinds})
         table = folds[folds["fold"] == fold]
         if table.empty:
             raise ValueError(f"fold {fold} is not in the folds table (folds: "
                              f"{sorted(folds['fold'].unique())})")
-        self.fold, self.label_set = fold, label_set
-        self.splits = self._split(arrays, files, metadata, table)
+        meta = _check_metadata(metadata, table, files, fold)
+        y_all, classes = label_sets.encode(meta.reset_index(), label_set)
+        splits = _splits(arrays, files, meta, dict(zip(meta.index, y_all)), table)
+        if not len(splits["train"]) or not len(splits["test"]):
+            raise ValueError(f"fold {fold} needs training and test files")
+        return cls(fold, label_set, classes, splits, _fingerprint(splits))
+
+    @classmethod
+    def read(cls, feature_shards: Mapping[str, Sequence[str | Path]], metadata_csv: str | Path,
+             folds_csv: str | Path, fold: int, label_set: str, kinds: Sequence[str],
+             feature_params: Mapping[str, dict] | None = None) -> LabelledFold:
+        """Read the shards of `kinds` (checked against `feature_params`) and the two tables."""
+        from ser.features.shards import read_shards
+
+        features = {}
+        for kind in kinds:
+            if kind not in feature_shards:
+                raise ValueError(f"the model reads {kind!r} but no {kind} shards were given")
+            params = (feature_params or {}).get(kind)
+            features[kind] = read_shards([Path(p) for p in feature_shards[kind]],
+                                         expect_kind=kind, expect_params=params)
+        return cls.build(features, read_metadata(metadata_csv), pd.read_csv(folds_csv), fold,
+                         label_set, kinds)
+
+
+def _splits(arrays: dict, files: list[str], meta: pd.DataFrame, label: dict,
+            table: pd.DataFrame) -> dict[str, Split]:
+    position = {f: i for i, f in enumerate(files)}
+    splits = {}
+    for name in SPLITS:
+        chosen = sorted(table.loc[table["split"] == name, "file"])
+        index = np.array([position[f] for f in chosen], dtype=np.int64)
+        rows = meta.loc[chosen].reset_index()[ROW_COLUMNS] if chosen else \
+            pd.DataFrame(columns=ROW_COLUMNS)
+        splits[name] = Split({k: torch.from_numpy(np.ascontiguousarray(a[index]))
+                              for k, a in arrays.items()},
+                             torch.tensor([label[f] for f in chosen], dtype=torch.int64), rows)
+    return splits
+
+
+class FoldData:
+    """Device placement and batching: a labelled fold kept on the device, its batches built there
+    as model input and normalised with training statistics (ser.train.normalise)."""
+
+    def __init__(self, labelled: LabelledFold, spec: InputSpec) -> None:
+        self.labelled = labelled
+        self.spec = InputSpec(tuple(spec.features), None if spec.size is None else tuple(spec.size))
         self.normaliser = Normaliser()
         self.device = torch.device("cpu")
-        self.fingerprint = _fingerprint(self.splits)
 
-    def _split(self, arrays: dict, files: list[str], metadata: pd.DataFrame,
-               table: pd.DataFrame) -> dict[str, Split]:
-        meta = _check_metadata(metadata, table, files, self.fold)
-        y_all, self.classes = label_sets.encode(meta.reset_index(), self.label_set)
-        label = dict(zip(meta.index, y_all))
-        position = {f: i for i, f in enumerate(files)}
-        splits = {}
-        for name in SPLITS:
-            chosen = sorted(table.loc[table["split"] == name, "file"])
-            index = np.array([position[f] for f in chosen], dtype=np.int64)
-            rows = meta.loc[chosen].reset_index()[ROW_COLUMNS] if chosen else \
-                pd.DataFrame(columns=ROW_COLUMNS)
-            splits[name] = Split({k: torch.from_numpy(np.ascontiguousarray(a[index]))
-                                  for k, a in arrays.items()},
-                                 torch.tensor([label[f] for f in chosen], dtype=torch.int64), rows)
-        if not len(splits["train"]) or not len(splits["test"]):
-            raise ValueError(f"fold {self.fold} needs training and test files")
-        return splits
+    @classmethod
+    def build(cls, features: Mapping[str, tuple[np.ndarray, Sequence[str]]],
+              metadata: pd.DataFrame, folds: pd.DataFrame, fold: int, label_set: str,
+              spec: InputSpec) -> FoldData:
+        """From in-memory features (kind -> (array, files)) and the two tables."""
+        return cls(LabelledFold.build(features, metadata, folds, fold, label_set,
+                                      tuple(spec.features)), spec)
 
     @classmethod
     def from_files(cls, feature_shards: Mapping[str, Sequence[str | Path]],
@@ -182,17 +181,15 @@ class FoldData:
                    spec: InputSpec, feature_params: Mapping[str, dict] | None = None
                    ) -> FoldData:
         """Read the shards of the kinds `spec` needs (checked against `feature_params`)."""
-        from ser.features.shards import read_shards
+        return cls(LabelledFold.read(feature_shards, metadata_csv, folds_csv, fold, label_set,
+                                     tuple(spec.features), feature_params), spec)
 
-        features = {}
-        for kind in spec.features:
-            if kind not in feature_shards:
-                raise ValueError(f"the model reads {kind!r} but no {kind} shards were given")
-            params = (feature_params or {}).get(kind)
-            features[kind] = read_shards([Path(p) for p in feature_shards[kind]],
-                                         expect_kind=kind, expect_params=params)
-        return cls(features, pd.read_csv(metadata_csv), pd.read_csv(folds_csv), fold,
-                   label_set, spec)
+    # what the trainer and the outputs read of the labelled fold
+    splits = property(lambda self: self.labelled.splits)
+    classes = property(lambda self: self.labelled.classes)
+    fold = property(lambda self: self.labelled.fold)
+    label_set = property(lambda self: self.labelled.label_set)
+    fingerprint = property(lambda self: self.labelled.fingerprint)
 
     @property
     def n_classes(self) -> int:
@@ -205,24 +202,11 @@ class FoldData:
         for split in self.splits.values():
             split.features = {k: v.to(self.device) for k, v in split.features.items()}
             split.y = split.y.to(self.device)
-        self.normaliser = self._fit_normaliser() if normalise else Normaliser()
+        self.normaliser = Normaliser()
+        if normalise:
+            self.normaliser = fit_normaliser(
+                (x for x, _, _ in self.batches("train", 64, normalise=False)), self.spec)
         return self
-
-    def _fit_normaliser(self, batch_size: int = 64) -> Normaliser:
-        total = square = None
-        count = 0
-        for x, _, _ in self.batches("train", batch_size, normalise=False):
-            axis = stat_axis(self.spec, x.ndim)
-            if axis is None:
-                return Normaliser()
-            dims = [d for d in range(x.ndim) if d != axis]
-            x = x.double()
-            total = x.sum(dims) + (0 if total is None else total)
-            square = (x * x).sum(dims) + (0 if square is None else square)
-            count += x.numel() // x.shape[axis]
-        mean = total / count
-        std = (square / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-5)
-        return Normaliser(axis, mean.float(), std.float())
 
     def batches(self, split: str, batch_size: int, generator: torch.Generator | None = None,
                 drop_singleton: bool = False, normalise: bool = True

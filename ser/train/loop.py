@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ser.digest import config_hash
 from ser.metrics import classification_metrics
 from ser.train import outputs, state
 from ser.train.config import TrainConfig, make_optimizer, make_scheduler
@@ -230,7 +231,7 @@ def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str 
     trainer = Trainer(model, data, cfg, device)
     selects_on_val = cfg.select == "best_val" and len(data.splits["val"]) > 0
     state_dir = Path(state_dir) if state_dir is not None else None
-    key = state.config_hash(cfg.as_dict(), info, data.fingerprint, device.type)
+    key = config_hash([cfg.as_dict(), info, data.fingerprint, device.type])
     progress, best = _restore(trainer, state_dir, key, log)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

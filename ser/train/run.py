@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ser.train import state
 from ser.train.config import TrainConfig
-from ser.train.data import FoldData, InputSpec
+from ser.models.registry import InputSpec
+from ser.train.data import FoldData
 from ser.train.loop import resolve_device, train_fold
 
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -59,45 +61,62 @@ def with_data_shape(arch_spec, hparams: dict, data: FoldData) -> dict:
     return hparams
 
 
-def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping,
-                 protocol: Mapping, label_set: str,
-                 feature_shards: Mapping[str, Sequence[str | Path]], metadata_csv: str | Path,
-                 folds_csv: str | Path, fold: int, out_dir: str | Path,
-                 state_dir: str | Path | None, weights_cache_dir: str | Path | None,
-                 log: logging.Logger, feature_params: Mapping[str, dict] | None = None,
-                 threads: int | None = None,
-                 after_epoch: Callable[[int], None] | None = None) -> dict:
-    """Build model `model_name` of the config, train it on `fold` and write its outputs.
+@dataclass(frozen=True)
+class TrainJob:
+    """One model of the config on one fold: what the train rule's params and inputs hold.
 
     `feature_params` (the config's `features` block), when given, is checked against the
     parameters recorded in every shard, so stale features are an error rather than a silent mix.
-    `threads` caps torch's CPU threads at the job's share of the machine. `after_epoch` goes to
-    `train_fold` (benchmarks/device/run.py stops a job there when its time budget is spent).
+    `threads` caps torch's CPU threads at the job's share of the machine.
+    """
+
+    model_name: str
+    model_cfg: Mapping
+    training_defaults: Mapping
+    protocol: Mapping
+    label_set: str
+    feature_shards: Mapping[str, Sequence[str | Path]]
+    metadata_csv: str | Path
+    folds_csv: str | Path
+    fold: int
+    out_dir: str | Path
+    state_dir: str | Path | None = None
+    weights_cache_dir: str | Path | None = None
+    feature_params: Mapping[str, dict] | None = None
+    threads: int | None = None
+
+
+def run_training(job: TrainJob, log: logging.Logger,
+                 after_epoch: Callable[[int], None] | None = None) -> dict:
+    """Build the job's model, train it on its fold and write its outputs; returns the metrics.
+
+    `after_epoch` goes to `train_fold` (benchmarks/device/run.py stops a job there when its time
+    budget is spent).
     """
     from ser import models
 
-    if threads is not None:
-        torch.set_num_threads(max(1, int(threads)))
+    if job.threads is not None:
+        torch.set_num_threads(max(1, int(job.threads)))
 
-    arch, pretrained, overrides, hparams = split_model_config(model_name, model_cfg)
-    select = {"select": protocol["select"]} if "select" in protocol else {}
-    cfg = TrainConfig.from_layers(training_defaults, select, overrides)
+    arch, pretrained, overrides, hparams = split_model_config(job.model_name, job.model_cfg)
+    select = {"select": job.protocol["select"]} if "select" in job.protocol else {}
+    cfg = TrainConfig.from_layers(job.training_defaults, select, overrides)
     spec = models.get_spec(arch)
     in_spec, build_hparams = input_spec(spec, hparams)
-    data = FoldData.from_files(feature_shards, metadata_csv, folds_csv, fold, label_set, in_spec,
-                               feature_params)
+    data = FoldData.from_files(job.feature_shards, job.metadata_csv, job.folds_csv, job.fold,
+                               job.label_set, in_spec, job.feature_params)
     # the initial weights are part of what the seed must fix
     state.seed_everything(cfg.seed, resolve_device(cfg.device))
     build_hparams = with_data_shape(spec, build_hparams, data)
-    model = models.build_model(arch, data.n_classes, pretrained, cache_dir=weights_cache_dir,
+    model = models.build_model(arch, data.n_classes, pretrained, cache_dir=job.weights_cache_dir,
                                **build_hparams)
-    info = {"model": model_name, "arch": arch, "family": spec.family,
+    info = {"model": job.model_name, "arch": arch, "family": spec.family,
             "weights": models.weights_description(model), "pretrained": pretrained,
             "features": list(in_spec.features),
             "input_size": None if in_spec.size is None else list(in_spec.size),
-            "protocol": protocol.get("scheme"), "hparams": hparams}
-    log.info("training %s (%s, %s) on fold %d: %d train / %d val / %d test files", model_name,
-             arch, info["weights"], fold, len(data.splits["train"]), len(data.splits["val"]),
-             len(data.splits["test"]))
-    return train_fold(model, data, cfg, out_dir, log, state_dir=state_dir, info=info,
+            "protocol": job.protocol.get("scheme"), "hparams": hparams}
+    log.info("training %s (%s, %s) on fold %d: %d train / %d val / %d test files",
+             job.model_name, arch, info["weights"], job.fold, len(data.splits["train"]),
+             len(data.splits["val"]), len(data.splits["test"]))
+    return train_fold(model, data, cfg, job.out_dir, log, state_dir=job.state_dir, info=info,
                       after_epoch=after_epoch)

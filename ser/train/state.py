@@ -8,8 +8,6 @@ tensor or a primitive, so it is read back with `torch.load(weights_only=True)` l
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 from pathlib import Path
@@ -35,12 +33,6 @@ def seed_everything(seed: int, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
     else:
         torch.backends.cudnn.benchmark = True
-
-
-def config_hash(*parts: object) -> str:
-    """A digest of JSON-able settings; a resume state written under another digest is stale."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def rng_state(generator: torch.Generator) -> dict:

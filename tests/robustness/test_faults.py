@@ -122,7 +122,7 @@ def _fresh_copy(src: Path, dst: Path, drop: tuple[str, ...]) -> Path:
 def test_feature_job_killed_midway(tmp_path, fault_config, reference_run):
     workdir = _fresh_copy(reference_run, tmp_path / "run",
                           drop=("results/features", "results/models"))
-    out, log = workdir / SHARD, workdir / "logs/features/mfcc/actor_01.log"
+    out, log = workdir / SHARD, workdir / "logs/features/mfcc.log"
     log.unlink(missing_ok=True)
     proc = _start(workdir, fault_config, SHARD)
     # The log opens when the job starts; the .tmp appears once extraction is done.

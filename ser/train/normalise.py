@@ -1,0 +1,65 @@
+"""Normalisation of the model input: a z-score with statistics of the TRAINING split only.
+
+Never validation or test files, which would leak their distribution. Per frequency bin for a 2-D
+feature, per colour channel for the image, none for the raw waveform.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+
+from ser.features.image import IMAGE
+from ser.models.registry import InputSpec
+
+
+def stat_axis(spec: InputSpec, ndim: int) -> int | None:
+    """The axis whose entries get their own statistics: channel, frequency bin, or none."""
+    if tuple(spec.features) == IMAGE:
+        return 1
+    if spec.features == ("waveform",) or ndim < 3:
+        return None
+    return ndim - 2
+
+
+@dataclass
+class Normaliser:
+    """z-score along `axis` with training-split statistics (identity when `axis` is None)."""
+
+    axis: int | None = None
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.axis is None or self.mean is None:
+            return x
+        shape = [1] * x.ndim
+        shape[self.axis] = -1
+        mean = self.mean.to(x.device, x.dtype).view(shape)
+        return (x - mean) / self.std.to(x.device, x.dtype).view(shape)
+
+    def state(self) -> dict:
+        """Plain tensors and ints, so a checkpoint holding it loads with weights_only=True."""
+        empty = torch.zeros(0)
+        return {"axis": -1 if self.axis is None else self.axis,
+                "mean": empty if self.mean is None else self.mean.cpu(),
+                "std": empty if self.std is None else self.std.cpu()}
+
+
+def fit_normaliser(train_inputs: Iterable[torch.Tensor], spec: InputSpec) -> Normaliser:
+    """The normaliser of `spec`'s input from the un-normalised training batches."""
+    total = square = None
+    count = 0
+    for x in train_inputs:
+        axis = stat_axis(spec, x.ndim)
+        if axis is None:
+            return Normaliser()
+        dims = [d for d in range(x.ndim) if d != axis]
+        x = x.double()
+        total = x.sum(dims) + (0 if total is None else total)
+        square = (x * x).sum(dims) + (0 if square is None else square)
+        count += x.numel() // x.shape[axis]
+    mean = total / count
+    std = (square / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-5)
+    return Normaliser(axis, mean.float(), std.float())
