@@ -76,3 +76,18 @@ def tiny_run(tmp_path_factory, tiny_config: Path) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1", configfiles=(tiny_config,))
     return workdir
+
+
+@pytest.fixture(scope="session")
+def use_run(tmp_path_factory, ravdess16k: Path) -> Path:
+    """`snakemake final` on four real actors: kaggle_cnn1d cross-validated on 2 folds, and its
+    final model with its model card (tests/configs/use.yaml)."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "use.yaml").read_text())
+    cfg["ravdess"]["source"] = str(ravdess16k)
+    config = tmp_path_factory.mktemp("config") / "use.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    workdir = tmp_path_factory.mktemp("use_run")
+    run_snakemake(workdir, "--cores", "2", "final", "--resources", "gpu=1", configfiles=(config,))
+    return workdir

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ser.data import labels as label_sets
+from ser.data.folds import FINAL_FOLD
 
 IMAGE = ("stft", "scalogram", "mfcc")
 SPLITS = ("train", "val", "test")
@@ -172,8 +173,11 @@ class FoldData:
             splits[name] = Split({k: torch.from_numpy(np.ascontiguousarray(a[index]))
                                   for k, a in arrays.items()},
                                  torch.tensor([label[f] for f in chosen], dtype=torch.int64), rows)
-        if not len(splits["train"]) or not len(splits["test"]):
-            raise ValueError(f"fold {self.fold} needs training and test files")
+        if not len(splits["train"]):
+            raise ValueError(f"fold {self.fold} has no training files")
+        if not len(splits["test"]) and self.fold != FINAL_FOLD:
+            raise ValueError(f"fold {self.fold} has no test files (only the final model's "
+                             f"fold {FINAL_FOLD} may have none)")
         return splits
 
     @classmethod

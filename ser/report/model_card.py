@@ -1,0 +1,122 @@
+"""The model card of a final model: what it recognises, what it was trained on, how well the same
+recipe did on actors it never heard (this run's cross-validation), and what it may be used for.
+
+The final model itself has no test score: every actor but the validation actors trained it. The
+scores quoted are those of the same model entry (same recipe, features and initial weights)
+trained on each cross-validation fold of this run and tested on that fold's held-out actors.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser.io import atomic_file
+
+LICENCE = (
+    "RAVDESS (Livingstone & Russo 2018, https://doi.org/10.1371/journal.pone.0196391) is "
+    "released under CC BY-NC-SA 4.0. A model trained on it is for **non-commercial use only**, "
+    "must credit the corpus, and adaptations must be shared under the same licence."
+)
+LIMITS = (
+    "Trained only on acted North-American English speech of 24 professional actors (12 female, "
+    "12 male), two fixed neutral sentences, studio recordings, emotions as the actors intended "
+    "to portray them. Nothing here measures how it does on spontaneous speech, other languages "
+    "or accents, children or older speakers, noisy or telephone audio, or other sentences; "
+    "expect far lower scores there."
+)
+
+
+def checksum_status(source: str, md5: str) -> str:
+    """What was verified about the corpus the model was trained on."""
+    if source == "zenodo":
+        return f"downloaded from Zenodo record 1188976, verified by size and MD5 ({md5})"
+    if source == "synthetic":
+        return "the synthetic demo corpus (ser.data.synth), not RAVDESS recordings"
+    return (f"a local copy ({source}), used as given: no checksum verified (only the Zenodo "
+            "download is checked against its published MD5)")
+
+
+def _actors(folds: pd.DataFrame, split: str) -> list[int]:
+    return sorted(int(a) for a in folds.loc[folds["split"] == split, "actor"].unique())
+
+
+def cv_table(fold_metrics: list[dict], folds: pd.DataFrame) -> pd.DataFrame:
+    """One row per cross-validation fold: test actors, UA, WA, macro F1."""
+    rows = []
+    for m in sorted(fold_metrics, key=lambda m: m["fold"]):
+        test = _actors(folds[folds["fold"] == m["fold"]], "test")
+        rows.append({"fold": m["fold"], "test actors": ", ".join(map(str, test)),
+                     "UA": m["unweighted_accuracy"], "WA": m["accuracy"], "macro F1": m["f1_macro"]})
+    return pd.DataFrame(rows)
+
+
+def per_class_recall(fold_metrics: list[dict], classes: list[str]) -> pd.DataFrame:
+    """Recall of each class over every fold's test files (confusion matrices summed)."""
+    cm = np.sum([np.asarray(m["confusion_matrix"]) for m in fold_metrics], axis=0)
+    support = cm.sum(1)
+    recall = np.divide(np.diag(cm), support, out=np.zeros(len(classes)), where=support > 0)
+    return pd.DataFrame({"class": classes, "test files": support, "recall": recall})
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    def cell(v) -> str:
+        return f"{100 * v:.2f} %" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join(lines)
+
+
+def _training_section(final: dict, history: pd.DataFrame, split: pd.DataFrame, source: str,
+                      md5: str) -> list[str]:
+    train, val = _actors(split, "train"), _actors(split, "val")
+    best = history[history["epoch"] == final["best_epoch"]]
+    kept = (f"epoch {final['best_epoch']} of {final['epochs_run']} run, chosen on the validation "
+            f"actors (UA {100 * best['val_ua'].iloc[0]:.2f} %, WA {100 * best['val_acc'].iloc[0]:.2f} %)"
+            if val and not best.empty and not np.isnan(best["val_ua"].iloc[0])
+            else f"the last epoch ({final['epochs_run']}); no validation actors")
+    return ["## Training data", "",
+            f"- Corpus: RAVDESS speech, label set `{final['label_set']}`; {checksum_status(source, md5)}.",
+            f"- Training actors ({final['n_train']} files): {', '.join(map(str, train))}.",
+            f"- Validation actors ({final['n_val']} files, early stopping and checkpoint "
+            f"selection only): {', '.join(map(str, val)) or 'none'}.",
+            f"- Checkpoint kept: {kept}.", "",
+            "## Initial weights", "", f"{final['weights']} (`pretrained: {final['pretrained']}`).", ""]
+
+
+def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: pd.DataFrame,
+               fold_metrics: list[dict], source: str, md5: str) -> str:
+    """The card's Markdown text."""
+    cv = cv_table(fold_metrics, folds)
+    pre = final.get("preprocessing", {})
+    mean = lambda col: f"{100 * cv[col].mean():.2f} ± {100 * cv[col].std(ddof=1):.2f} %"  # noqa: E731
+    lines = [f"# Model card: {final['model']} ({final['arch']}, {final['family']})", "",
+             f"Classes ({len(final['classes'])}): {', '.join(final['classes'])}.", "",
+             f"Input: {' + '.join(final['features'])} of {pre.get('window_seconds', '?')} s "
+             f"windows at {pre.get('sample_rate', '?')} Hz (`python -m ser predict` computes "
+             "them from any recording; `python -m ser export` writes ONNX and the parameters).", ""]
+    lines += _training_section(final, history, split, source, md5)
+    lines += ["## Cross-validated scores of the same recipe", "",
+              f"Protocol `{final['protocol']}`: the same model entry trained on each fold of this "
+              "run and tested on the fold's held-out actors (never seen in training or "
+              f"validation). Over {len(cv)} folds: UA {mean('UA')}, WA {mean('WA')}, "
+              f"macro F1 {mean('macro F1')} (mean ± std across folds).", "",
+              _markdown(cv), "", "Recall per class, over every fold's test files:", "",
+              _markdown(per_class_recall(fold_metrics, final["classes"])), "",
+              "## Licence", "", LICENCE, "", "## Limits", "", LIMITS, ""]
+    return "\n".join(lines)
+
+
+def write_model_card(final_metrics: str | Path, final_history: str | Path,
+                     final_folds: str | Path, folds: str | Path, fold_metrics: list[str | Path],
+                     source: str, md5: str, out: str | Path) -> None:
+    """Read the final model's and the folds' outputs and write the card atomically."""
+    final = json.loads(Path(final_metrics).read_text())
+    metrics = [json.loads(Path(p).read_text()) for p in fold_metrics]
+    text = model_card(final, pd.read_csv(final_history), pd.read_csv(final_folds),
+                      pd.read_csv(folds), metrics, source, md5)
+    with atomic_file(out) as tmp:
+        tmp.write_text(text)
