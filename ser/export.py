@@ -153,3 +153,49 @@ def export_model(model_pt: str | Path, out_dir: str | Path) -> list[Path]:
         tmp.write_text(json.dumps(preprocessing_json(trained, exported, model_path.name),
                                   indent=2) + "\n")
     return [model_path, meta]
+
+
+def fresh_model(arch: str, features: dict, audio: dict, n_classes: int = 8) -> TrainedModel:
+    """A randomly initialised registry model with the given feature and audio settings (as
+    config.yaml's `features` and `audio`), to check what exports without training anything."""
+    from ser.models import build_model, get_spec
+    from ser.train.data import InputSpec, Normaliser
+
+    spec = get_spec(arch)
+    hparams = {}
+    if "n_frames" in spec.defaults and spec.input.size is None:  # as run.with_data_shape does
+        kind = spec.input.features[0]
+        hop = features[kind].get("hop_length", 1)
+        hparams["n_frames"] = int(audio["duration"] * audio["sample_rate"]) // hop + 1
+    model = build_model(arch, n_classes, "none", **hparams).eval()
+    made = {k: {"params": features[k], "stretch_frames": 0} for k in spec.input.features}
+    pre = {**{k: audio[k] for k in ("sample_rate", "offset", "duration")},
+           "window_seconds": audio["duration"], "features": made}
+    return TrainedModel(model, [f"class{i}" for i in range(n_classes)],
+                        InputSpec(spec.input.features, spec.input.size), Normaliser(), pre,
+                        {"arch": arch, "weights": "random init"}, torch.device("cpu"))
+
+
+def main() -> None:
+    """`python -m ser.export [MODELS...]`: the format each registry model exports to (random
+    init, config.yaml's features, an export per model in a temporary folder)."""
+    import sys
+    import tempfile
+
+    import yaml
+
+    from ser.models import list_models
+
+    config = yaml.safe_load(Path("config.yaml").read_text())
+    print(f"{'model':<22}{'format':<13}{'dynamic axes':<28}max |onnxruntime - torch|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sys.argv[1:] or list_models():
+            trained = fresh_model(name, config["features"], config["audio"])
+            done = try_onnx(trained, Path(tmp) / f"{name}.onnx") or \
+                torchscript(trained, Path(tmp) / f"{name}.ts.pt")
+            axes = ", ".join(done["dynamic_axes"].values())
+            print(f"{name:<22}{done['format']:<13}{axes:<28}{done.get('check_max_abs_diff', '')}")
+
+
+if __name__ == "__main__":
+    main()
