@@ -49,7 +49,8 @@ def cv_table(fold_metrics: list[dict], folds: pd.DataFrame) -> pd.DataFrame:
     for m in sorted(fold_metrics, key=lambda m: m["fold"]):
         test = _actors(folds[folds["fold"] == m["fold"]], "test")
         rows.append({"fold": m["fold"], "test actors": ", ".join(map(str, test)),
-                     "UA": m["unweighted_accuracy"], "WA": m["accuracy"], "macro F1": m["f1_macro"]})
+                     "UA": m["unweighted_accuracy"], "WA": m["accuracy"],
+                     "macro F1": m["f1_macro"]})
     return pd.DataFrame(rows)
 
 
@@ -73,18 +74,24 @@ def _markdown(table: pd.DataFrame) -> str:
 def _training_section(final: dict, history: pd.DataFrame, split: pd.DataFrame, source: str,
                       md5: str) -> list[str]:
     train, val = _actors(split, "train"), _actors(split, "val")
-    best = history[history["epoch"] == final["best_epoch"]]
+    best = history[history["epoch"] == final["best_epoch"]].iloc[0]
     kept = (f"epoch {final['best_epoch']} of {final['epochs_run']} run, chosen on the validation "
-            f"actors (UA {100 * best['val_ua'].iloc[0]:.2f} %, WA {100 * best['val_acc'].iloc[0]:.2f} %)"
-            if val and not best.empty and not np.isnan(best["val_ua"].iloc[0])
+            f"actors (UA {100 * best['val_ua']:.2f} %, WA {100 * best['val_acc']:.2f} %)"
+            if val and not np.isnan(best["val_ua"])
             else f"the last epoch ({final['epochs_run']}); no validation actors")
+    corpus = f"RAVDESS speech, label set `{final['label_set']}`; {checksum_status(source, md5)}"
     return ["## Training data", "",
-            f"- Corpus: RAVDESS speech, label set `{final['label_set']}`; {checksum_status(source, md5)}.",
+            f"- Corpus: {corpus}.",
             f"- Training actors ({final['n_train']} files): {', '.join(map(str, train))}.",
             f"- Validation actors ({final['n_val']} files, early stopping and checkpoint "
             f"selection only): {', '.join(map(str, val)) or 'none'}.",
             f"- Checkpoint kept: {kept}.", "",
-            "## Initial weights", "", f"{final['weights']} (`pretrained: {final['pretrained']}`).", ""]
+            "## Initial weights", "",
+            f"{final['weights']} (`pretrained: {final['pretrained']}`).", ""]
+
+
+def _mean_std(values: pd.Series) -> str:
+    return f"{100 * values.mean():.2f} ± {100 * values.std(ddof=1):.2f} %"
 
 
 def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: pd.DataFrame,
@@ -92,7 +99,6 @@ def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: p
     """The card's Markdown text."""
     cv = cv_table(fold_metrics, folds)
     pre = final.get("preprocessing", {})
-    mean = lambda col: f"{100 * cv[col].mean():.2f} ± {100 * cv[col].std(ddof=1):.2f} %"  # noqa: E731
     lines = [f"# Model card: {final['model']} ({final['arch']}, {final['family']})", "",
              f"Classes ({len(final['classes'])}): {', '.join(final['classes'])}.", "",
              f"Input: {' + '.join(final['features'])} of {pre.get('window_seconds', '?')} s "
@@ -102,8 +108,9 @@ def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: p
     lines += ["## Cross-validated scores of the same recipe", "",
               f"Protocol `{final['protocol']}`: the same model entry trained on each fold of this "
               "run and tested on the fold's held-out actors (never seen in training or "
-              f"validation). Over {len(cv)} folds: UA {mean('UA')}, WA {mean('WA')}, "
-              f"macro F1 {mean('macro F1')} (mean ± std across folds).", "",
+              f"validation). Over {len(cv)} folds: UA {_mean_std(cv['UA'])}, "
+              f"WA {_mean_std(cv['WA'])}, macro F1 {_mean_std(cv['macro F1'])} "
+              "(mean ± std across folds).", "",
               _markdown(cv), "", "Recall per class, over every fold's test files:", "",
               _markdown(per_class_recall(fold_metrics, final["classes"])), "",
               "## Licence", "", LICENCE, "", "## Limits", "", LIMITS, ""]

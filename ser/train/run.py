@@ -116,8 +116,7 @@ def run_training(model_name: str, model_cfg: Mapping, training_defaults: Mapping
             "weights": models.weights_description(model), "pretrained": pretrained,
             "features": list(in_spec.features),
             "input_size": None if in_spec.size is None else list(in_spec.size),
-            "protocol": protocol.get("scheme"), "hparams": hparams,
-            "build_hparams": build_hparams,
+            "protocol": protocol.get("scheme"), "hparams": hparams, "build_hparams": build_hparams,
             "preprocessing": preprocessing(feature_shards, in_spec.features, metadata_csv)}
     log.info("training %s (%s, %s) on fold %d: %d train / %d val / %d test files", model_name,
              arch, info["weights"], fold, len(data.splits["train"]), len(data.splits["val"]),
