@@ -66,3 +66,23 @@ def test_every_registry_model_exports_to_onnx_and_agrees_on_real_files(arch, rav
     with torch.no_grad():
         expected = trained.model(trained.normaliser(x)).softmax(1).numpy()
     assert np.abs(onnx_probs(tmp_path / "m.onnx", x) - expected).max() < 1e-4
+
+
+def test_a_model_onnx_cannot_hold_is_exported_as_torchscript(use_run, ravdess16k, tmp_path,
+                                                             monkeypatch):
+    import ser.export
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(ser.export.torch.onnx, "export", fails)
+    model_pt = use_run / "results/models" / MODEL / "fold_2/model.pt"
+    written = export_model(model_pt, tmp_path / "export")
+    assert [p.name for p in written] == ["model.ts.pt", "preprocessing.json"]
+    assert not list((tmp_path / "export").glob("*onnx*"))
+    assert json.loads(written[1].read_text())["format"] == "torchscript"
+    trained = load_trained(model_pt, "cpu")
+    waves = real_windows(ravdess16k / "Actor_03", trained, 4)
+    with torch.no_grad():
+        got = torch.jit.load(str(written[0]))(build_raw_input(trained, waves)).numpy()
+    assert np.abs(got - trained.probabilities(waves)).max() < 1e-5
