@@ -178,7 +178,7 @@ def fresh_model(arch: str, features: dict, audio: dict, n_classes: int = 8) -> T
 
 def main() -> None:
     """`python -m ser.export [MODELS...]`: the format each registry model exports to (random
-    init, config.yaml's features, an export per model in a temporary folder)."""
+    init with seed 0, config.yaml's features, an export per model in a temporary folder)."""
     import sys
     import tempfile
 
@@ -190,6 +190,7 @@ def main() -> None:
     print(f"{'model':<22}{'format':<13}{'dynamic axes':<28}max |onnxruntime - torch|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in sys.argv[1:] or list_models():
+            torch.manual_seed(0)
             trained = fresh_model(name, config["features"], config["audio"])
             done = try_onnx(trained, Path(tmp) / f"{name}.onnx") or \
                 torchscript(trained, Path(tmp) / f"{name}.ts.pt")
