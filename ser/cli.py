@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import pandas as pd
 
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     from ser.train.outputs import CheckpointError
 
     args = _parser().parse_args(argv)
+    # torch's note on padding='same' (the Kaggle 1-D CNN) says nothing the user can act on
+    warnings.filterwarnings("ignore", message="Using padding='same'")
     try:
         return predict(args) if args.command == "predict" else export(args)
     except (CheckpointError, ValueError, OSError) as err:
