@@ -21,9 +21,16 @@ include: "rules/weights.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/final.smk"
 
 
 rule all:
     input:
         "reports/report.html",
     default_target: True
+
+
+# Models for use: `snakemake --cores 8 --resources gpu=1 final` (config `final.models`).
+rule final:
+    input:
+        expand("results/final/{model}/{name}", model=FINAL_MODELS, name=["model.pt", "model_card.md"]),

@@ -136,3 +136,25 @@ def run_benchmarks():
     paths += expand("logs/benchmarks/features/{feature}.tsv", feature=kinds)
     paths += expand("logs/benchmarks/train/{model}_fold_{fold}.tsv", model=MODELS, fold=FOLDS)
     return paths
+
+
+def final_models():
+    """The `final.models` entries (default: every model trained), which must be trained by
+    this run too: their model cards quote the cross-validated scores of the same recipe."""
+    names = config["final"]["models"] or MODELS
+    untrained = [n for n in names if n not in MODELS]
+    if untrained:
+        raise ValueError(
+            f"final.models names {untrained}, which this run does not cross-validate "
+            f"(run_models trains {MODELS}); their model cards need those scores"
+        )
+    return names
+
+
+FINAL_MODELS = final_models()
+
+
+def model_fold_metrics(wildcards):
+    """Every cross-validation fold's metrics.json of one model."""
+    return expand("results/models/{model}/fold_{fold}/metrics.json", model=wildcards.model,
+                  fold=FOLDS)

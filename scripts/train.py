@@ -1,8 +1,10 @@
-"""Train one model on one fold and evaluate it on the fold's test actors (rule train)."""
+"""Train one model on one fold and evaluate it on the fold's test actors (rule train), or on
+the final split with no test actors (rule final_train)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
 
+from ser.data.folds import FINAL_FOLD
 from ser.gpu import claim_gpu
 from ser.logs import job_log
 
@@ -24,7 +26,7 @@ with job_log(snakemake.log[0], "train") as log:
         feature_params={k: p.features[k] for k in kinds},
         metadata_csv=snakemake.input.metadata,
         folds_csv=snakemake.input.folds,
-        fold=int(snakemake.wildcards.fold),
+        fold=int(snakemake.wildcards.get("fold", FINAL_FOLD)),  # rule final_train: none
         out_dir=snakemake.output.metrics.rsplit("/", 1)[0],
         state_dir=p.state_dir,
         weights_cache_dir=p.weights_cache,

@@ -66,46 +66,69 @@ def tiny_config(tmp_path_factory, ravdess16k: Path) -> Path:
     return path
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A workflow run that every pytest-xdist worker shares: the first worker that needs it
+    runs `build(workdir)` under a file lock, the others wait and use the same folder."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    workdir, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            build(workdir)
+            done.touch()
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_config: Path) -> Path:
     """A finished run of the whole pipeline on six real actors (2 models x 3 folds).
 
     Run as users run it, `--cores 8 --resources gpu=1` (tests/test_gpu.py checks from its
-    benchmark files that no two training jobs overlapped). Under pytest-xdist the first worker
-    that needs it runs it, under a file lock, and every worker uses that one run.
+    benchmark files that no two training jobs overlapped); built once for all workers.
     """
-    from filelock import FileLock
-
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    workdir, done = shared / "tiny_run", shared / "tiny_run.done"
-    with FileLock(str(shared / "tiny_run.lock")):
-        if not done.exists():
-            run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1",
-                          configfiles=(tiny_config,))
-            done.touch()
-    return workdir
+    return built_once(tmp_path_factory, "tiny_run", lambda workdir: run_snakemake(
+        workdir, "--cores", "8", "--resources", "gpu=1", configfiles=(tiny_config,)))
 
 
 # --- parallel runs (pytest-xdist: `make test` runs -n 2 --dist loadfile) ---------------------
 # Session and module fixtures are built once per worker, so each test module runs whole on one
 # worker (loadfile). The modules are sent out longest first (--no-loadscope-reorder keeps this
-# order): the first module using `tiny_run` (which builds it), then modules of slow tests, then
-# the rest, and the other users of `tiny_run` last, when it is built.
+# order): the first module using each shared run (`tiny_run`, `use_run`: the two workers build
+# them side by side), then modules of slow tests, then the rest, and the other users of the
+# shared runs last, when they are built.
+SHARED_RUNS = ("tiny_run", "use_run")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    tiny = [item.module.__name__ for item in items
-            if "tiny_run" in getattr(item, "fixturenames", ())]
+    users = {run: [item.module.__name__ for item in items
+                   if run in getattr(item, "fixturenames", ())] for run in SHARED_RUNS}
+    builders = {modules[0] for modules in users.values() if modules}
+    later = {m for modules in users.values() for m in modules} - builders
     slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
 
     def rank(item) -> int:
         module = item.module.__name__
-        if tiny and module == tiny[0]:
+        if module in builders:
             return 0
-        if module in tiny:
+        if module in later:
             return 3
         return 1 if module in slow else 2
 
     items.sort(key=rank)  # stable: the order within each rank stays
+
+
+@pytest.fixture(scope="session")
+def use_run(tmp_path_factory, ravdess16k: Path) -> Path:
+    """`snakemake final` on four real actors: kaggle_cnn1d cross-validated on 2 folds, and its
+    final model with its model card (tests/configs/use.yaml)."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "use.yaml").read_text())
+    cfg["ravdess"]["source"] = str(ravdess16k)
+    config = tmp_path_factory.mktemp("config") / "use.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    return built_once(tmp_path_factory, "use_run", lambda workdir: run_snakemake(
+        workdir, "--cores", "2", "final", "--resources", "gpu=1", configfiles=(config,)))

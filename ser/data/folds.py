@@ -31,6 +31,9 @@ from ser.io import atomic_file
 from ser.data.ravdess import actor_gender
 
 PUBLISHED = ("emobox_6fold", "dchung_4fold")
+# The fold id of a final model's split: every actor trains but the validation actors, none is
+# tested. Cross-validation folds count from 1, so 0 never names one of them.
+FINAL_FOLD = 0
 SCHEMES = (*PUBLISHED, "actor_kfold", "loso", "random_kfold")
 COLUMNS = ["fold", "file", "actor", "split"]
 
@@ -178,6 +181,16 @@ def make_folds(
     else:
         folds = _split_actors(meta, scheme, k, seed, n_val_actors)
     return folds.sort_values(["fold", "file"], ignore_index=True)[COLUMNS]
+
+
+def final_folds(metadata: pd.DataFrame, n_val_actors: int = 2, seed: int = 0) -> pd.DataFrame:
+    """The split of a final model (fold `FINAL_FOLD`): `n_val_actors` validation actors, drawn
+    as in every fold, kept out for early stopping; every other actor trains; no test split."""
+    actors = sorted(metadata["actor"].unique().tolist())
+    val = validation_actors(actors, n_val_actors, seed, FINAL_FOLD)
+    meta = metadata.sort_values("file", ignore_index=True)
+    split = np.where(meta["actor"].isin(val), "val", "train")
+    return _fold_frame(FINAL_FOLD, meta, split)[COLUMNS]
 
 
 def write_folds(folds: pd.DataFrame, path: str | Path) -> None:

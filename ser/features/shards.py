@@ -119,6 +119,26 @@ def read_shards(paths: list[str | Path], expect_kind: str | None = None,
     return np.concatenate([f for f, _ in parts]), [n for _, names in parts for n in names]
 
 
+def shard_preprocessing(paths: list[str | Path]) -> dict:
+    """How the shards of one kind were made (sample rate, offset, duration, stretch, params),
+    checked to agree across `paths`, so a trained model can be fed new audio the same way."""
+    seen = {}
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as h5:
+                attrs = dict(h5.attrs)
+        except OSError as err:
+            raise ShardError(path, f"cannot read its attributes ({err})") from err
+        made = {"sample_rate": int(attrs["sample_rate"]), "offset": float(attrs["offset"]),
+                "duration": float(attrs["duration"]),
+                "stretch_frames": int(attrs.get("stretch_frames", 0)),
+                "params": json.loads(attrs["params"])}
+        if seen and made != seen:
+            raise ShardError(path, f"made with {made}, unlike {paths[0]} ({seen})")
+        seen = made
+    return seen
+
+
 def load_waves(paths: list[str], audio_params: dict) -> torch.Tensor:
     """Decode and crop/pad a list of files to one (B, S) float32 batch."""
     sr = int(audio_params["sample_rate"])
@@ -150,9 +170,16 @@ def stretched_features(paths: list[str], kind: str, params: dict, audio_params: 
         if len(wave) <= start:
             raise AudioError(path, f"nothing left to stretch after the offset of "
                                    f"{start / sr:g} s (the clip lasts {len(wave) / sr:g} s)")
-        feats = extract(kind, torch.from_numpy(wave[start:])[None].to(device), sr, params)
-        out.append(stretch_time(feats, n_frames))
+        out.append(stretched_clip(wave[start:], kind, params, sr, n_frames, device))
     return torch.cat(out)
+
+
+def stretched_clip(wave: np.ndarray, kind: str, params: dict, sample_rate: int, n_frames: int,
+                   device: str | torch.device = "cpu") -> torch.Tensor:
+    """One clip's features, time axis resized to `n_frames`: (1, F, n_frames)."""
+    feats = extract(kind, torch.from_numpy(np.ascontiguousarray(wave))[None].to(device),
+                    sample_rate, params)
+    return stretch_time(feats, n_frames)
 
 
 def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: dict,

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ser.data import labels as label_sets
+from ser.data.folds import FINAL_FOLD
 from ser.data.ravdess import read_metadata
 from ser.features.image import IMAGE, compose_image
 from ser.models.registry import InputSpec
@@ -120,8 +121,11 @@ class LabelledFold:
         meta = _check_metadata(metadata, table, files, fold)
         y_all, classes = label_sets.encode(meta.reset_index(), label_set)
         splits = _splits(arrays, files, meta, dict(zip(meta.index, y_all)), table)
-        if not len(splits["train"]) or not len(splits["test"]):
-            raise ValueError(f"fold {fold} needs training and test files")
+        if not len(splits["train"]):
+            raise ValueError(f"fold {fold} has no training files")
+        if not len(splits["test"]) and fold != FINAL_FOLD:
+            raise ValueError(f"fold {fold} has no test files (only the final model's "
+                             f"fold {FINAL_FOLD} may have none)")
         return cls(fold, label_set, classes, splits, _fingerprint(splits))
 
     @classmethod

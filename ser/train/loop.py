@@ -277,6 +277,8 @@ def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dic
     probs, _ = trainer.predict("test")
     y_true = data.splits["test"].y.cpu().numpy()
     scores = classification_metrics(y_true, probs.argmax(1), data.n_classes)
+    if not len(y_true):  # a final model: nothing tested, no score to claim
+        scores = {k: (float("nan") if isinstance(v, float) else v) for k, v in scores.items()}
     metrics = {**info, "label_set": data.label_set, "fold": data.fold,
                "n_train": len(data.splits["train"]), "n_val": len(data.splits["val"]),
                "n_test": len(y_true), **scores, **kept_validation_scores(progress),

@@ -1,7 +1,8 @@
 """The files a trained fold leaves behind, each written to a temporary name and renamed.
 
 - `model.pt`: the selected checkpoint with everything needed to use it: state_dict, the
-  normaliser's training statistics, class names, model name, arch, hparams and input spec. Only
+  normaliser's training statistics, class names, model name, arch, hparams, input spec and the
+  preprocessing the shards were made with, under a `format` number (`load_checkpoint`). Only
   tensors and primitives, so `torch.load(path, weights_only=True)` reads it.
 - `history.csv`: one row per epoch.
 - `predictions.csv`: one row per test file: file, actor, gender, intensity, y_true and y_pred as
@@ -19,8 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ser import __version__
 from ser.io import atomic_file
 from ser.train.data import FoldData
+
+# 1: the first release (no `format` key, no preprocessing); 2: `format`, `ser_version`, and
+# info's `build_hparams` and `preprocessing`, which `ser predict` and `ser export` need.
+FORMAT_VERSION = 2
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -37,6 +43,8 @@ def _plain(value):
 
 def checkpoint(state_dict: Mapping[str, torch.Tensor], data: FoldData, info: dict) -> dict:
     return {
+        "format": FORMAT_VERSION,
+        "ser_version": __version__,
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "normaliser": data.normaliser.state(),
         "classes": list(data.classes),
@@ -45,6 +53,32 @@ def checkpoint(state_dict: Mapping[str, torch.Tensor], data: FoldData, info: dic
                   "size": None if data.spec.size is None else list(data.spec.size)},
         "info": _plain(info),
     }
+
+
+class CheckpointError(ValueError):
+    """A model.pt that this version of ser cannot use; the message names the file and why."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a model.pt with `weights_only=True` after checking its format is this version's."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - pickle and zip errors alike mean "not a checkpoint"
+        raise CheckpointError(f"{path}: not a readable ser checkpoint ({err})") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path}: not a ser checkpoint (no state_dict)")
+    found = ckpt.get("format", 1)
+    if found != FORMAT_VERSION:
+        older = found < FORMAT_VERSION
+        version = f", ser {ckpt['ser_version']}" if "ser_version" in ckpt else ""
+        raise CheckpointError(
+            f"{path}: written by {'an older' if older else 'a newer'} version of ser (checkpoint "
+            f"format {found}{version}); this is ser {__version__}, which reads format "
+            f"{FORMAT_VERSION}: {'retrain the model with it' if older else 'upgrade ser'}")
+    return ckpt
 
 
 def predictions_table(data: FoldData, probs: np.ndarray) -> pd.DataFrame:
@@ -75,5 +109,6 @@ def write_fold_outputs(out_dir: Path, state_dict: Mapping[str, torch.Tensor], da
     with atomic_file(out_dir / "model.pt") as tmp:
         torch.save(checkpoint(state_dict, data, info), tmp)
     write_csv(pd.DataFrame(history), out_dir / "history.csv")
-    write_csv(predictions_table(data, probs), out_dir / "predictions.csv")
+    if len(data.splits["test"]):  # a final model has no test actors
+        write_csv(predictions_table(data, probs), out_dir / "predictions.csv")
     write_json(metrics, out_dir / "metrics.json")

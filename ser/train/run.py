@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from ser.train import state
@@ -59,6 +60,28 @@ def with_data_shape(arch_spec, hparams: dict, data: FoldData) -> dict:
         kind = arch_spec.input.features[0]
         return {**hparams, "n_frames": int(data.splits["train"].features[kind].shape[-1])}
     return hparams
+
+
+def preprocessing(feature_shards: Mapping[str, Sequence[str | Path]], kinds: Sequence[str],
+                  metadata_csv: str | Path) -> dict:
+    """How the model's features were made, read from the shards themselves (what was really
+    computed, not what the config says now), for feeding new audio to the trained model.
+
+    `window_seconds` is the stretch of audio one input covers: the cut-or-pad `duration`, or,
+    for whole clips stretched to a fixed number of frames, the longest clip of the corpus.
+    """
+    from ser.features.shards import shard_preprocessing
+
+    kinds_made = {kind: shard_preprocessing(list(feature_shards[kind])) for kind in kinds}
+    first = kinds_made[kinds[0]]
+    audio = {k: first[k] for k in ("sample_rate", "offset", "duration")}
+    window = audio["duration"]
+    if any(made["stretch_frames"] for made in kinds_made.values()):
+        longest = float(pd.read_csv(metadata_csv, usecols=["duration"])["duration"].max())
+        window = max(longest - audio["offset"], audio["duration"])
+    features = {kind: {"params": made["params"], "stretch_frames": made["stretch_frames"]}
+                for kind, made in kinds_made.items()}
+    return {**audio, "window_seconds": window, "features": features}
 
 
 @dataclass(frozen=True)
@@ -114,7 +137,10 @@ def run_training(job: TrainJob, log: logging.Logger,
             "weights": models.weights_description(model), "pretrained": pretrained,
             "features": list(in_spec.features),
             "input_size": None if in_spec.size is None else list(in_spec.size),
-            "protocol": job.protocol.get("scheme"), "hparams": hparams}
+            "protocol": job.protocol.get("scheme"), "hparams": hparams,
+            "build_hparams": build_hparams,
+            "preprocessing": preprocessing(job.feature_shards, in_spec.features,
+                                           job.metadata_csv)}
     log.info("training %s (%s, %s) on fold %d: %d train / %d val / %d test files",
              job.model_name, arch, info["weights"], job.fold, len(data.splits["train"]),
              len(data.splits["val"]), len(data.splits["test"]))

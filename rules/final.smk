@@ -1,0 +1,81 @@
+# Final models for use (`snakemake final`): each entry of `final.models` trained with its own
+# recipe on every actor but the validation actors (kept for early stopping), and its model card
+# with the cross-validated scores of the same recipe from this run.
+
+
+rule final_folds:
+    input:
+        "results/metadata.csv",
+    output:
+        "results/final/folds.csv",
+    params:
+        protocol=PROTOCOL,
+    log:
+        "logs/final/folds.log",
+    benchmark:
+        "logs/benchmarks/final/folds.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/final_folds.py"
+
+
+# The train rule's recipe and script on the final split (fold 0, no test actors).
+rule final_train:
+    input:
+        unpack(train_shards),
+        metadata="results/metadata.csv",
+        folds="results/final/folds.csv",
+        code=model_code,
+        weights=model_weights,
+    output:
+        model="results/final/{model}/model.pt",
+        history="results/final/{model}/history.csv",
+        metrics="results/final/{model}/metrics.json",
+    params:
+        model=lookup(dpath="models/{model}", within=config),
+        training=config["training"],
+        features=model_feature_params,
+        protocol=PROTOCOL,
+        labels=config["labels"],
+        weights_cache=config["weights"]["cache_dir"],
+        state_dir="results/.resume/final/{model}",
+    wildcard_constraints:
+        model="|".join(FINAL_MODELS),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "logs/final/{model}/train.log",
+    benchmark:
+        "logs/benchmarks/final/{model}_train.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule model_card:
+    input:
+        metrics="results/final/{model}/metrics.json",
+        history="results/final/{model}/history.csv",
+        final_folds="results/final/folds.csv",
+        folds="results/folds.csv",
+        cv=model_fold_metrics,
+    output:
+        "results/final/{model}/model_card.md",
+    params:
+        source=config["ravdess"]["source"],
+        md5=config["ravdess"]["md5"],
+    wildcard_constraints:
+        model="|".join(FINAL_MODELS),
+    log:
+        "logs/final/{model}/model_card.log",
+    benchmark:
+        "logs/benchmarks/final/{model}_model_card.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/model_card.py"
