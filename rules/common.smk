@@ -38,6 +38,15 @@ def selected_models():
 
 
 MODELS = selected_models()
+# The classical family (openSMILE functionals + linear models) is fitted by rule train_classical,
+# every other model by the torch trainer of rule train; both write the same fold outputs.
+CLASSICAL_MODELS = [m for m in MODELS if get_spec(config["models"][m]["arch"]).family == "classical"]
+TORCH_MODELS = [m for m in MODELS if m not in CLASSICAL_MODELS]
+
+
+def any_of(names):
+    """A wildcard constraint matching exactly `names` (none: a pattern that never matches)."""
+    return "|".join(names) if names else "(?!)"
 
 
 def model_spec(model):

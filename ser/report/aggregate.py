@@ -5,14 +5,16 @@ import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 
 from ser.io import atomic_file
+from ser.models.registry import Family
 
 REQUIRED = ("model", "family", "weights", "protocol", "fold", "accuracy", "unweighted_accuracy",
             "precision_macro", "recall_macro", "f1_macro")
-FAMILIES = ("scratch", "transfer")
+FAMILIES = get_args(Family)  # the registry's families: scratch, transfer, classical
 LEADING = ["model", "fold", "family", "arch", "weights", "features", "protocol", "label_set"]
 
 
