@@ -5,6 +5,7 @@ from snakemake.utils import validate
 
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
+from ser.features.functionals import is_functional
 from ser.models import get_spec, list_models
 from ser.models.registry import model_source
 

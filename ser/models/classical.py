@@ -74,28 +74,33 @@ class LinearModel:
         if self.inner_folds < 2:
             raise ValueError(f"inner_folds must be at least 2, got {self.inner_folds}")
 
-    def _estimator(self, C: float, class_weights: bool, seed: int):
+    def _estimator(self, class_weights: bool, seed: int):
         from sklearn.linear_model import LogisticRegression
         from sklearn.svm import LinearSVC
 
         weight = "balanced" if class_weights else None
         if self.loss == "logistic":
-            return LogisticRegression(C=C, max_iter=self.max_iter, class_weight=weight)
-        return LinearSVC(C=C, max_iter=self.max_iter, class_weight=weight, random_state=seed)
+            # warm start: each C of the increasing grid starts from the previous solution
+            return LogisticRegression(max_iter=self.max_iter, class_weight=weight,
+                                      warm_start=True)
+        return LinearSVC(max_iter=self.max_iter, class_weight=weight, random_state=seed)
 
-    def _fit_once(self, x: np.ndarray, y: np.ndarray, C: float, class_weights: bool,
-                  seed: int, n_classes: int) -> tuple[np.ndarray, ...]:
-        """(coef, intercept, mean, scale) fitted on `x` alone, over all `n_classes`."""
+    def _fit_path(self, x: np.ndarray, y: np.ndarray, Cs: tuple[float, ...],
+                  class_weights: bool, seed: int, n_classes: int) -> list[tuple[np.ndarray, ...]]:
+        """(coef, intercept, mean, scale) for every C of `Cs`, standardised on `x` alone."""
         mean, scale = x.mean(0), x.std(0)
         scale[scale < 1e-8] = 1.0  # a constant functional carries nothing; keep it finite
-        est = self._estimator(C, class_weights, seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning: the log keeps the inner scores
-            est.fit((x - mean) / scale, y)
-        coef = np.zeros((n_classes, x.shape[1]))
-        intercept = np.full(n_classes, -1e9)  # a class absent from training is never predicted
-        coef[est.classes_], intercept[est.classes_] = est.coef_, est.intercept_
-        return coef, intercept, mean, scale
+        z = (x - mean) / scale
+        est, path = self._estimator(class_weights, seed), []
+        for C in Cs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ConvergenceWarning: the log keeps the scores
+                est.set_params(C=C).fit(z, y)
+            coef = np.zeros((n_classes, x.shape[1]))
+            intercept = np.full(n_classes, -1e9)  # a class absent from training: never predicted
+            coef[est.classes_], intercept[est.classes_] = est.coef_, est.intercept_
+            path.append((coef, intercept, mean, scale))
+        return path
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int,
             class_weights: bool = False, seed: int = 0) -> LinearModel:
@@ -105,8 +110,8 @@ class LinearModel:
         self.inner = inner_cv(self, x, y, groups, n_classes, class_weights, seed)
         best = max(self.inner, key=lambda s: (s.val_unweighted_accuracy, -s.C))
         self.C = best.C
-        self.coef, self.intercept, self.mean, self.scale = self._fit_once(
-            x, y, self.C, class_weights, seed, n_classes)
+        self.coef, self.intercept, self.mean, self.scale = self._fit_path(
+            x, y, (self.C,), class_weights, seed, n_classes)[0]
         return self
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
@@ -141,8 +146,8 @@ def inner_cv(model: LinearModel, x: np.ndarray, y: np.ndarray, groups: np.ndarra
     splits = list(GroupKFold(n_splits=min(model.inner_folds, n_groups)).split(x, y, groups))
     table = np.zeros((len(model.C_grid), len(splits), 5))
     for j, (tr, va) in enumerate(splits):
-        for i, C in enumerate(model.C_grid):
-            arrays = model._fit_once(x[tr], y[tr], C, class_weights, seed, n_classes)
+        path = model._fit_path(x[tr], y[tr], model.C_grid, class_weights, seed, n_classes)
+        for i, arrays in enumerate(path):
             scores = []
             for part in (va, tr):
                 probs = softmax(decision(x[part], *arrays))
