@@ -72,4 +72,4 @@ rule train_classical:
     conda:
         "../envs/ser.yaml"
     script:
-        "../scripts/train_classical.py"
+        "../scripts/train.py"
