@@ -165,3 +165,43 @@ def test_outputs_have_the_torch_trainers_form(corpus: dict, tmp_path: Path) -> N
     assert row["family"] == "classical"
     run = read_fold(tmp_path, "egemaps_lr", 1)
     assert len(run.predictions) == raw["n_test"]
+
+
+@pytest.mark.slow
+def test_pipeline_fits_the_family_per_fold(tmp_path_factory, ravdess16k: Path) -> None:
+    """rule features (openSMILE kind) -> rule train_classical -> aggregate -> report."""
+    import yaml
+
+    from conftest import run_snakemake
+
+    workdir = tmp_path_factory.mktemp("classical_run")
+    config = workdir / "classical.yaml"
+    config.write_text(yaml.safe_dump({
+        "ravdess": {"source": str(ravdess16k), "actors": [1, 2, 3, 4]},
+        "protocol": {"scheme": "actor_kfold", "k": 2, "seed": 0, "n_val_actors": 1},
+        "run_models": ["egemaps_lr"]}))
+    run_snakemake(workdir, "--cores", "2", configfiles=(config,))
+    metrics = pd.read_csv(workdir / "results" / "metrics.csv")
+    assert metrics["family"].tolist() == ["classical", "classical"]
+    assert metrics["val_unweighted_accuracy"].between(0, 1).all()
+    for fold in (1, 2):
+        out = workdir / "results" / "models" / "egemaps_lr" / f"fold_{fold}"
+        assert (out / "model.npz").is_file() and not (out / "model.pt").exists()
+    html = (workdir / "reports" / "report.html").read_text()
+    assert "egemaps_lr" in html and "classical" in html
+
+
+def test_row_space_fit_reaches_the_direct_optimum(corpus: dict) -> None:
+    """Fewer files than functionals (the ComParE case): the fit in the training rows' span
+    equals scikit-learn's fit on all standardised columns."""
+    from sklearn.linear_model import LogisticRegression
+
+    features, files = read_shards(corpus["shards"][:1], expect_kind="egemaps")
+    x, y = features[:40].astype(float), np.array([int(f.split("-")[2]) - 1 for f in files[:40]])
+    assert x.shape[0] < x.shape[1]
+    model = classical.LinearModel(max_iter=20000)
+    coef, intercept, mean, scale = model._fit_path(x, y, (0.01,), False, 0, 8)[0]
+    direct = LogisticRegression(C=0.01, max_iter=20000, tol=1e-10).fit((x - mean) / scale, y)
+    present = direct.classes_
+    assert np.abs(coef[present] - direct.coef_).max() < 1e-3 * np.abs(direct.coef_).max()
+    assert np.allclose(intercept[present], direct.intercept_, atol=1e-2)

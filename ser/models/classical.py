@@ -31,9 +31,9 @@ from ser.metrics import classification_metrics
 from ser.models.registry import InputSpec, ModelSpec, register
 
 LOSSES = ("logistic", "hinge")
-# 1e-4 ... 1 as in the independent ComParE run of issue 17; C above 1 barely regularises 6,373
-# standardised functionals learned from ~1,200 files
-C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+# the decades 1e-4 ... 1, as in the independent ComParE run of issue 17; C above 1 barely
+# regularises 6,373 standardised functionals learned from ~1,200 files (they are separable)
+C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
 @dataclass
@@ -90,7 +90,8 @@ class LinearModel:
         """(coef, intercept, mean, scale) for every C of `Cs`, standardised on `x` alone."""
         mean, scale = x.mean(0), x.std(0)
         scale[scale < 1e-8] = 1.0  # a constant functional carries nothing; keep it finite
-        z = (x - mean) / scale
+        basis = row_space((x - mean) / scale)
+        z = ((x - mean) / scale) @ basis
         est, path = self._estimator(class_weights, seed), []
         for C in Cs:
             with warnings.catch_warnings():
@@ -98,7 +99,7 @@ class LinearModel:
                 est.set_params(C=C).fit(z, y)
             coef = np.zeros((n_classes, x.shape[1]))
             intercept = np.full(n_classes, -1e9)  # a class absent from training: never predicted
-            coef[est.classes_], intercept[est.classes_] = est.coef_, est.intercept_
+            coef[est.classes_], intercept[est.classes_] = est.coef_ @ basis.T, est.intercept_
             path.append((coef, intercept, mean, scale))
         return path
 
@@ -117,6 +118,20 @@ class LinearModel:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) softmax of the decision values, from the stored arrays only."""
         return softmax(decision(x, self.coef, self.intercept, self.mean, self.scale))
+
+
+def row_space(z: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (d, r) of the rows of `z` (n, d), r <= min(n, d).
+
+    With an L2 penalty the optimal weights of a linear model lie in the span of its training rows
+    (the loss gradient is a combination of them), and the penalty and the scores are unchanged by
+    an orthonormal change of basis. So fitting on `z @ basis` and mapping the weights back with
+    `basis.T` reaches the same optimum as fitting on `z`, with r (~1,200 training files) instead
+    of d (6,373 ComParE functionals) columns: 5 times less work per iteration.
+    """
+    _, s, vt = np.linalg.svd(z, full_matrices=False)
+    keep = s > s[0] * max(z.shape) * np.finfo(float).eps if len(s) and s[0] > 0 else s > 0
+    return vt[keep].T
 
 
 def decision(x: np.ndarray, coef: np.ndarray, intercept: np.ndarray, mean: np.ndarray,
