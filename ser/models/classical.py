@@ -55,7 +55,9 @@ class LinearModel:
     loss: str = "logistic"
     C_grid: tuple[float, ...] = C_GRID
     inner_folds: int = 5
-    max_iter: int = 2000
+    # LinearSVC's default; the largest C (near-separable data) may stop there unconverged, and
+    # the inner cross-validation scores it as it stands
+    max_iter: int = 1000
     weights_description: str = "none (fitted on the training actors)"
     coef: np.ndarray | None = None
     intercept: np.ndarray | None = None
