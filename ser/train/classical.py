@@ -56,7 +56,6 @@ def run_classical(model_name: str, model_cfg: Mapping, training_defaults: Mappin
     from threadpoolctl import threadpool_limits
 
     from ser import models
-    from ser.models.classical import save_npz
 
     arch, pretrained, overrides, hparams = split_model_config(model_name, model_cfg)
     cfg = TrainConfig.from_layers(training_defaults, overrides)
@@ -82,17 +81,25 @@ def run_classical(model_name: str, model_cfg: Mapping, training_defaults: Mappin
             "weights": model.weights_description, "pretrained": pretrained, "features": [kind],
             "input_size": None, "protocol": protocol.get("scheme"), "hparams": hparams}
     metrics = fold_metrics(model, data, probs, info, cfg, seconds)
-    metrics["class_weights"] = cfg.class_weights
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_npz(model, list(data.classes), out / "model.npz", feature=kind, fold=fold)
-    write_csv(history, out / "history.csv")
-    write_csv(predictions_table(data, probs), out / "predictions.csv")
-    write_json(metrics, out / "metrics.json")  # last: its presence means the fold is complete
+    write_outputs(Path(out_dir), model, data, probs, history, metrics)
     log.info("fold %d: C %g, inner UA %.4f, test UA %.4f, WA %.4f", fold, model.C,
              metrics["val_unweighted_accuracy"], metrics["unweighted_accuracy"],
              metrics["accuracy"])
     return metrics
+
+
+def write_outputs(out: Path, model, data: FoldData, probs: np.ndarray, history: pd.DataFrame,
+                  metrics: dict) -> None:
+    """model.npz, history.csv, predictions.csv, then metrics.json (its presence means the fold
+    is complete), each written atomically."""
+    from ser.models.classical import save_npz
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_npz(model, list(data.classes), out / "model.npz", feature=metrics["features"][0],
+             fold=data.fold)
+    write_csv(history, out / "history.csv")
+    write_csv(predictions_table(data, probs), out / "predictions.csv")
+    write_json(metrics, out / "metrics.json")
 
 
 def fold_metrics(model, data: FoldData, probs: np.ndarray, info: dict, cfg: TrainConfig,
@@ -114,5 +121,5 @@ def fold_metrics(model, data: FoldData, probs: np.ndarray, info: dict, cfg: Trai
                           "GroupKFold over the training actors, chosen C",
             "best_epoch": chosen + 1, "epochs_run": len(model.C_grid), "C": model.C,
             "inner_actors": model.inner_actors, "train_seconds": seconds, "device": "cpu",
-            "seed": cfg.seed, "classes": list(data.classes),
+            "seed": cfg.seed, "classes": list(data.classes), "class_weights": cfg.class_weights,
             "peak_memory_mb": peak_memory_mb(torch.device("cpu"))}
