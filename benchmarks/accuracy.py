@@ -10,6 +10,7 @@ to keep each model's ImageNet/AudioSet weights from config.yaml.
     python benchmarks/accuracy.py --protocol dchung_4fold
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx cnn1d_lstm
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnn14 resnet18 --pretrained config
+    python benchmarks/accuracy.py --protocol loso --models egemaps_lr compare_lr compare_svm
     python benchmarks/accuracy.py --protocol dchung_4fold --models cnn1d_lstm --seeds 0 1 2
     python benchmarks/accuracy.py --protocol emobox_6fold --configfile variant.yaml \
         --workdir benchmarks/out/accuracy_variant
@@ -161,7 +162,8 @@ def selection_report(metrics: pd.DataFrame, protocol: str) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=sorted(FOLD_FILES), default="dchung_4fold")
+    parser.add_argument("--protocol", choices=sorted([*FOLD_FILES, "loso"]),
+                        default="dchung_4fold", help="a preset of workflow/presets")
     parser.add_argument("--models", nargs="+", default=CPU_MODELS)
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-16k")
     parser.add_argument("--workdir", type=Path, default=REPO / "benchmarks/out/accuracy")

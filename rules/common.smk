@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
+from ser.features.functionals import is_functional
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -69,6 +70,17 @@ WEIGHT_FILES = {w.name: w for model in MODELS for w in weight_files(model)}
 def model_weights(wildcards):
     """The cached weight files the model starts from (rule weights fetches them)."""
     return [f"{WEIGHTS_DIR}/{w.name}" for w in weight_files(wildcards.model)]
+
+
+# The classical family (openSMILE functionals + linear models) is fitted by rule train_classical,
+# every other model by the torch trainer of rule train; both write the same fold outputs.
+CLASSICAL_MODELS = [m for m in MODELS if get_spec(config["models"][m]["arch"]).family == "classical"]
+TORCH_MODELS = [m for m in MODELS if m not in CLASSICAL_MODELS]
+
+
+def any_of(names):
+    """A wildcard constraint matching exactly `names` (none: a pattern that never matches)."""
+    return "|".join(names) if names else "(?!)"
 
 
 def model_spec(model):
@@ -139,14 +151,21 @@ def run_benchmarks():
 
 
 def final_models():
-    """The `final.models` entries (default: every model trained), which must be trained by
-    this run too: their model cards quote the cross-validated scores of the same recipe."""
-    names = config["final"]["models"] or MODELS
+    """The `final.models` entries (default: every torch model trained), which must be trained by
+    this run too: their model cards quote the cross-validated scores of the same recipe. The
+    classical family has no final model yet (`ser predict` reads torch checkpoints)."""
+    names = config["final"]["models"] or TORCH_MODELS
     untrained = [n for n in names if n not in MODELS]
     if untrained:
         raise ValueError(
             f"final.models names {untrained}, which this run does not cross-validate "
             f"(run_models trains {MODELS}); their model cards need those scores"
+        )
+    classical = [n for n in names if n in CLASSICAL_MODELS]
+    if classical:
+        raise ValueError(
+            f"final.models names {classical}, of the classical family, which has no final "
+            f"model yet; name torch models ({TORCH_MODELS})"
         )
     return names
 

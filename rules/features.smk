@@ -15,7 +15,8 @@ rule features:
         actors=ACTORS,
     wildcard_constraints:
         feature="|".join(FEATURE_KINDS),
-    threads: 2
+    # openSMILE runs on one core
+    threads: lambda wildcards: 1 if is_functional(wildcards.feature) else 2
     resources:
         mem_mb=2000,
         runtime=30,

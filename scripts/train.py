@@ -1,5 +1,6 @@
-"""Train one model on one fold and evaluate it on the fold's test actors (rule train), or on
-the final split with no test actors (rule final_train)."""
+"""Train one model on one fold and evaluate it on the fold's test actors (rules train and
+train_classical: the torch trainer, or the classical family's linear models), or on the final
+split with no test actors (rule final_train)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
@@ -8,10 +9,13 @@ from ser.data.folds import FINAL_FOLD
 from ser.gpu import claim_gpu
 from ser.logs import job_log
 
-# Before anything touches CUDA: Snakemake does not give each GPU job its own card.
-claim_gpu()
+classical = snakemake.rule == "train_classical"
+if not classical:
+    # Before anything touches CUDA: Snakemake does not give each GPU job its own card.
+    claim_gpu()
 
-with job_log(snakemake.log[0], "train") as log:
+with job_log(snakemake.log[0], snakemake.rule) as log:
+    from ser.train.classical import run_classical
     from ser.train.run import TrainJob, run_training
 
     p = snakemake.params
@@ -28,8 +32,8 @@ with job_log(snakemake.log[0], "train") as log:
         folds_csv=snakemake.input.folds,
         fold=int(snakemake.wildcards.get("fold", FINAL_FOLD)),  # rule final_train: none
         out_dir=snakemake.output.metrics.rsplit("/", 1)[0],
-        state_dir=p.state_dir,
-        weights_cache_dir=p.weights_cache,
+        state_dir=getattr(p, "state_dir", None),  # the classical fits need no resume state
+        weights_cache_dir=getattr(p, "weights_cache", None),
         threads=snakemake.threads,
     )
-    run_training(job, log)
+    (run_classical if classical else run_training)(job, log)

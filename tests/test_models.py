@@ -138,8 +138,12 @@ def seeded_loss(model, x, y, seed: int = 0) -> torch.Tensor:
     return F.cross_entropy(model(x), y)
 
 
+# the classical family is no torch module: tests/test_classical.py fits and reloads it
+TORCH_MODELS = [n for n in list_models() if get_spec(n).family != "classical"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", TORCH_MODELS)
 def test_model_forwards_learns_and_round_trips(name, real_batch, tmp_path):
     torch.manual_seed(0)
     n = BATCH.get(name, 16)

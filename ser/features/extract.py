@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ser.features.functionals import FUNCTIONAL_SETS
 from ser.features.spectral import logmel, mfcc, power_spectrogram, stft_db
 from ser.features.wavelet import scalogram
 
@@ -40,10 +41,17 @@ FEATURES: dict[str, Callable[..., torch.Tensor]] = {
 
 
 def check_params(kind: str, params: dict) -> None:
-    """Raise a ValueError naming the kind and the keys it does not accept."""
-    if kind not in FEATURES:
-        raise ValueError(f"unknown feature kind {kind!r}; known: {sorted(FEATURES)}")
-    accepted = set(inspect.signature(FEATURES[kind]).parameters) - NOT_PARAMS
+    """Raise a ValueError naming the kind and the keys it does not accept.
+
+    The openSMILE functional kinds (ser.features.functionals) take no parameters: the feature set
+    is the kind."""
+    if kind in FUNCTIONAL_SETS:
+        accepted = set()
+    elif kind not in FEATURES:
+        known = sorted([*FEATURES, *FUNCTIONAL_SETS])
+        raise ValueError(f"unknown feature kind {kind!r}; known: {known}")
+    else:
+        accepted = set(inspect.signature(FEATURES[kind]).parameters) - NOT_PARAMS
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ValueError(f"feature {kind!r} does not take {unknown}; it takes {sorted(accepted)}")

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from ser.audio import AudioError, fix_length, load_audio
 from ser.data.ravdess import read_metadata
 from ser.features.extract import check_params, extract, extract_batches
+from ser.features.functionals import functional_features, is_functional, opensmile_version
 
 EXTRACTOR_VERSION = "1"
 COMPRESSION: str | None = None  # see the measurements above
@@ -189,11 +190,13 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
 
     Every clip is cut or zero-padded to `duration` seconds, unless `audio_params` sets
     `stretch_frames`: then spectral kinds see each whole clip (`stretched_features`); the
-    waveform kind has no frames to stretch and is still cut or padded.
+    waveform kind has no frames to stretch and is still cut or padded. The openSMILE functional
+    kinds see the same window unpadded (ser.features.functionals): one vector (F,) per file.
     """
     check_params(kind, params)
     stretch = audio_params.get("stretch_frames")
-    stretch = None if stretch is None or kind == "waveform" else int(stretch)
+    stretch = None if stretch is None or kind == "waveform" or is_functional(kind) \
+        else int(stretch)
     if stretch is not None and stretch < 1:
         raise ValueError(f"audio.stretch_frames must be at least 1, got {stretch}")
     meta = read_metadata(metadata_csv, columns=("path", "file", "actor"))
@@ -202,18 +205,23 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         raise ValueError(f"{metadata_csv}: no files of actor {actor}")
     paths, files = rows["path"].astype(str).tolist(), rows["file"].astype(str).tolist()
     sr = int(audio_params["sample_rate"])
-    if stretch is not None:
-        feats = stretched_features(paths, kind, params, audio_params, stretch, device)
-    else:
-        waves = load_waves(paths, audio_params).to(device)  # one actor: ~60 files, 15 MB
-        feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
     attrs = {"kind": kind, "params": params, "extractor_version": EXTRACTOR_VERSION,
              "sample_rate": sr, "offset": float(audio_params.get("offset", 0.0)),
              "duration": float(audio_params["duration"]), "stretch_frames": stretch or 0}
-    write_shard(out_path, feats.cpu().numpy(), files, attrs)
+    if is_functional(kind):
+        feats = functional_features(paths, kind, audio_params)
+        attrs["opensmile_version"] = opensmile_version()
+    elif stretch is not None:
+        feats = stretched_features(paths, kind, params, audio_params, stretch, device).cpu().numpy()
+    else:
+        waves = load_waves(paths, audio_params).to(device)  # one actor: ~60 files, 15 MB
+        feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
+        feats = feats.cpu().numpy()
+    write_shard(out_path, feats, files, attrs)
     if log is not None:
         how = (f"whole clips stretched to {stretch} frames" if stretch else
-               f"cut or padded to {float(audio_params['duration']):.2f} s")
+               f"cut to {float(audio_params['duration']):.2f} s, unpadded" if is_functional(kind)
+               else f"cut or padded to {float(audio_params['duration']):.2f} s")
         log.info("actor %02d %s: %d files (%s) -> %s", actor, kind, len(files), how, out_path)
     return len(files)
 

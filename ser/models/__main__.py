@@ -1,6 +1,7 @@
 """`python -m ser.models`: the table of registered models (name, family, input, parameters)."""
 from __future__ import annotations
 
+from ser.features.functionals import N_FUNCTIONALS
 from ser.models import build_model, get_spec, list_models
 
 
@@ -9,8 +10,12 @@ def model_table(n_classes: int = 8) -> list[tuple[str, str, str, int, int]]:
     rows = []
     for name in list_models():
         spec = get_spec(name)
-        model = build_model(name, n_classes)
         size = "x".join(map(str, spec.input.size)) if spec.input.size else "as stored"
+        if spec.family == "classical":  # coefficients and intercepts, once fitted
+            n = (N_FUNCTIONALS[spec.input.features[0]] + 1) * n_classes
+            rows.append((name, spec.family, f"{spec.input.features[0]} (functionals)", n, n))
+            continue
+        model = build_model(name, n_classes)
         rows.append((name, spec.family, f"{'+'.join(spec.input.features)} ({size})",
                      sum(p.numel() for p in model.parameters() if p.requires_grad),
                      sum(p.numel() for p in model.parameters())))

@@ -1,7 +1,9 @@
 """The model registry: one `ModelSpec` per architecture and `build_model`, the one way to build one.
 
 Each family module decorates its builder with `register(spec)`; a builder has the signature
-``builder(n_classes, pretrained, cache_dir, **hparams) -> nn.Module``. `build_model` records where
+``builder(n_classes, pretrained, cache_dir, **hparams) -> nn.Module``; the `classical` family's
+builders return an unfitted scikit-learn-backed `ser.models.classical.LinearModel` instead, which
+`ser.train.classical` fits (rule train_classical) rather than the torch trainer. `build_model` records where
 the initial weights came from on the returned model (see `ser.models.weights`), so the trainer can
 write it into every fold's metrics.
 """
@@ -16,7 +18,7 @@ from typing import Literal
 
 from torch import nn
 
-Family = Literal["scratch", "transfer"]
+Family = Literal["scratch", "transfer", "classical"]
 _PACKAGE = "ser.models"
 
 
@@ -51,7 +53,7 @@ class ModelSpec:
     weight_files: Callable[[str, Mapping], list] | None = None
 
 
-Builder = Callable[..., nn.Module]
+Builder = Callable[..., nn.Module]  # or a classical LinearModel
 _REGISTRY: dict[str, tuple[ModelSpec, Builder]] = {}
 
 

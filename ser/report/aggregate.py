@@ -4,8 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
-
-import typing
+from typing import get_args
 
 import pandas as pd
 
@@ -14,8 +13,7 @@ from ser.models.registry import Family
 
 REQUIRED = ("model", "family", "weights", "protocol", "fold", "accuracy", "unweighted_accuracy",
             "precision_macro", "recall_macro", "f1_macro")
-# The registry's families, whatever they are: the report and statistics work for any set.
-FAMILIES = typing.get_args(Family)
+FAMILIES = get_args(Family)  # the registry's families: scratch, transfer, classical
 LEADING = ["model", "fold", "family", "arch", "weights", "features", "protocol", "label_set"]
 
 

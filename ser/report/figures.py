@@ -20,6 +20,7 @@ from ser.report.inputs import FoldRun, RunData
 
 DPI = 90
 FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728", "classical": "#2ca02c"}
+COLOUR_NAMES = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green"}
 INTENSITY = {1: "normal", 2: "strong"}
 
 
@@ -118,15 +119,20 @@ def groups_figure(model: str, runs: list[FoldRun]) -> Figure:
 def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
     fig = Figure(figsize=(8.4, 3.2), layout="constrained")
     axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
+    # a classical model's history has one row per candidate C of its inner cross-validation
+    by_c = all("C" in run.history for run in runs) and bool(runs)
     for run, colour in zip(runs, [f"C{i}" for i in range(len(runs))]):
         h = run.history
+        x = h["C"] if by_c else h["epoch"]
         for ax, what in zip(axes, ("loss", "acc")):
-            ax.plot(h["epoch"], h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
+            ax.plot(x, h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
             val = pd.to_numeric(h[f"val_{what}"], errors="coerce")
             if val.notna().any():
-                ax.plot(h["epoch"], val, color=colour, ls="--", label=f"fold {run.fold} val")
+                ax.plot(x, val, color=colour, ls="--", label=f"fold {run.fold} val")
     for ax, what in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("C (inner cross-validation means)" if by_c else "epoch")
+        if by_c:
+            ax.set_xscale("log")
         ax.set_ylabel(what)
     axes[1].legend(fontsize=6, ncols=2)
     fig.suptitle(f"{model}: learning curves per fold (dashed: validation)")
@@ -147,10 +153,9 @@ def overview_figure(run: RunData) -> Figure:
                    edgecolors=colour, s=14)
     ax.set_yticks(range(len(run.models)), run.models)
     ax.set_xlabel("test UA per fold (%), bar: mean; hollow, below: WA per fold")
-    legend = ", ".join(f"{c}: {f}" for f, c in (("scratch", "blue"), ("transfer", "red"),
-                                                ("classical", "green"))
-                       if f in set(run.metrics["family"]))
-    ax.set_title(f"unweighted accuracy of every fold ({legend})")
+    present = [f for f in FAMILY_COLOURS if f in set(run.metrics["family"])]
+    key = ", ".join(f"{COLOUR_NAMES[FAMILY_COLOURS[f]]}: {f}" for f in present)
+    ax.set_title(f"unweighted accuracy of every fold ({key})")
     return fig
 
 

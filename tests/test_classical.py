@@ -1,0 +1,209 @@
+"""The classical family: openSMILE functionals of real RAVDESS files and linear models fitted with
+C chosen inside the training actors (ser.features.functionals, ser.models.classical,
+ser.train.classical)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from ser.audio import AudioError, load_audio
+from ser.data.folds import make_folds
+from ser.data.ravdess import scan_corpus
+from ser.features.extract import check_params
+from ser.features.functionals import (MIN_SECONDS, N_FUNCTIONALS, clip_window,
+                                      functional_features)
+from ser.features.shards import build_actor_shard, read_shards
+from ser.models import classical
+from ser.train.classical import run_classical
+from ser.train.run import TrainJob
+
+ACTORS = [1, 2, 3, 4, 5, 6]
+AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
+LOG = logging.getLogger("test_classical")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, ravdess16k: Path) -> dict:
+    """Metadata, 3 actor folds (one validation actor each) and egemaps shards of six actors."""
+    root = tmp_path_factory.mktemp("classical")
+    meta = scan_corpus(ravdess16k, ACTORS)
+    meta.to_csv(root / "metadata.csv", index=False)
+    folds = make_folds(meta, "actor_kfold", k=3, seed=0, n_val_actors=1)
+    folds.to_csv(root / "folds.csv", index=False)
+    shards = [root / "egemaps" / f"actor_{a:02d}.h5" for a in ACTORS]
+    for actor, path in zip(ACTORS, shards):
+        build_actor_shard(root / "metadata.csv", actor, "egemaps", {}, AUDIO, path)
+    return {"root": root, "meta": meta, "folds": folds, "shards": shards}
+
+
+def fit_fold(corpus: dict, model: str, fold: int, out: Path, **training) -> dict:
+    job = TrainJob(model, {"arch": model}, {"seed": 0, **training}, {"scheme": "actor_kfold"},
+                   "emotion", {"egemaps": corpus["shards"]}, corpus["root"] / "metadata.csv",
+                   corpus["root"] / "folds.csv", fold, out, feature_params={"egemaps": {}},
+                   threads=1)
+    return run_classical(job, LOG)
+
+
+def test_shards_hold_one_finite_vector_per_file(corpus: dict) -> None:
+    features, files = read_shards(corpus["shards"], expect_kind="egemaps", expect_params={})
+    assert features.shape == (len(corpus["meta"]), N_FUNCTIONALS["egemaps"])
+    assert sorted(files) == sorted(corpus["meta"]["file"])
+    assert np.isfinite(features).all()
+    # different emotions of one speaker give different functionals
+    assert len(np.unique(features[:, 0])) > len(files) // 2
+
+
+def test_functionals_see_the_window_without_padding(ravdess16k: Path) -> None:
+    path = sorted((ravdess16k / "Actor_01").glob("*.flac"))[0]
+    wave = load_audio(path, 16000)
+    assert len(wave) < 4 * 16000  # a clip shorter than the window: the padding case
+    got = functional_features([path], "egemaps", AUDIO)[0]
+    padded = np.zeros(4 * 16000, np.float32)
+    padded[:len(wave)] = wave
+    assert len(clip_window(wave, 16000, 0.0, 4.0)) == len(wave)
+    from ser.features.functionals import functionals_of
+    assert np.array_equal(got, functionals_of(wave, 16000, "egemaps"))
+    assert not np.allclose(got, functionals_of(padded, 16000, "egemaps"))
+    cut = functional_features([path], "egemaps", {**AUDIO, "offset": 0.5, "duration": 1.0})[0]
+    assert np.array_equal(cut, functionals_of(wave[8000:24000], 16000, "egemaps"))
+
+
+def test_functional_kinds_take_no_parameters() -> None:
+    check_params("compare", {})
+    with pytest.raises(ValueError, match="'compare' does not take"):
+        check_params("compare", {"n_fft": 512})
+
+
+@pytest.mark.parametrize("ms", [3, 50])
+def test_too_short_file_is_an_error_naming_it(tmp_path: Path, ravdess16k: Path, ms: int) -> None:
+    src = sorted((ravdess16k / "Actor_02").glob("*.flac"))[5]
+    wave = load_audio(src, 16000)
+    path = tmp_path / f"short_{ms}ms.flac"
+    sf.write(path, wave[16000:16000 + ms * 16], 16000)  # a few ms of real speech
+    assert ms / 1000 < MIN_SECONDS
+    for kind in ("egemaps", "compare"):
+        with pytest.raises(AudioError, match="too short for openSMILE") as err:
+            functional_features([path], kind, AUDIO)
+        assert str(path) in str(err.value)
+
+
+def test_offset_past_the_end_is_a_too_short_error(ravdess16k: Path) -> None:
+    path = sorted((ravdess16k / "Actor_03").glob("*.flac"))[0]
+    with pytest.raises(AudioError, match=f"{path.name}.*too short"):
+        functional_features([path], "egemaps", {**AUDIO, "offset": 10.0})
+
+
+def test_silent_file_is_kept_with_finite_functionals(tmp_path: Path, ravdess16k: Path) -> None:
+    src = sorted((ravdess16k / "Actor_04").glob("*.flac"))[7]
+    wave = load_audio(src, 16000)
+    path = tmp_path / "silent.flac"
+    sf.write(path, np.zeros_like(wave), 16000)
+    for kind in ("egemaps", "compare"):
+        silent, real = functional_features([path, src], kind, AUDIO)
+        assert silent.shape == (N_FUNCTIONALS[kind],) and np.isfinite(silent).all()
+        assert not np.allclose(silent, real)
+
+
+def test_inner_selection_never_sees_a_test_actor(corpus: dict, tmp_path: Path,
+                                                 monkeypatch) -> None:
+    seen = []
+    original = classical.inner_cv
+
+    def spy(model, x, y, groups, *args, **kwargs):
+        seen.append(np.asarray(groups).copy())
+        return original(model, x, y, groups, *args, **kwargs)
+
+    monkeypatch.setattr(classical, "inner_cv", spy)
+    folds = corpus["folds"]
+    for fold in sorted(folds["fold"].unique()):
+        rows = folds[folds["fold"] == fold]
+        test = set(rows.loc[rows["split"] == "test", "actor"])
+        training = set(rows.loc[rows["split"] != "test", "actor"])
+        metrics = fit_fold(corpus, "egemaps_lr", int(fold), tmp_path / f"f{fold}")
+        groups = seen[-1]
+        assert set(groups.tolist()) == training and not set(groups.tolist()) & test
+        assert len(groups) == int((rows["split"] != "test").sum())
+        assert set(metrics["inner_actors"]) == training
+    assert len(seen) == folds["fold"].nunique()
+
+
+@pytest.mark.parametrize("model,training", [("egemaps_lr", {}),
+                                            ("egemaps_svm", {"class_weights": True})])
+def test_saved_model_reproduces_predictions(corpus: dict, tmp_path: Path, model: str,
+                                            training: dict) -> None:
+    metrics = fit_fold(corpus, model, 2, tmp_path, **training)
+    pred = pd.read_csv(tmp_path / "predictions.csv")
+    loaded, classes = classical.load_npz(tmp_path / "model.npz")
+    assert classes == metrics["classes"] and loaded.C == metrics["C"]
+    features, files = read_shards(corpus["shards"], expect_kind="egemaps")
+    row = {f: i for i, f in enumerate(files)}
+    probs = loaded.probabilities(features[[row[f] for f in pred["file"]]])
+    assert np.array_equal(probs, pred[[f"p_{c}" for c in classes]].to_numpy())
+    assert np.array_equal(probs.argmax(1), pred["y_pred"].to_numpy())
+    assert np.allclose(probs.sum(1), 1.0)
+    with np.load(tmp_path / "model.npz", allow_pickle=False) as npz:
+        assert npz["coef"].shape == (len(classes), N_FUNCTIONALS["egemaps"])
+
+
+def test_outputs_have_the_torch_trainers_form(corpus: dict, tmp_path: Path) -> None:
+    from ser.report.aggregate import read_metrics_json
+    from ser.report.inputs import read_fold
+
+    fit_fold(corpus, "egemaps_lr", 1, tmp_path)
+    raw = json.loads((tmp_path / "metrics.json").read_text())
+    history = pd.read_csv(tmp_path / "history.csv")
+    best = history.iloc[raw["best_epoch"] - 1]
+    # the validation score is the inner cross-validation's, of the chosen (best inner UA) C
+    assert raw["val_unweighted_accuracy"] == best["val_ua"] == history["val_ua"].max()
+    assert raw["val_accuracy"] == best["val_acc"] and raw["C"] == best["C"]
+    assert raw["family"] == "classical" and raw["n_val"] == 0
+    row = read_metrics_json(tmp_path / "metrics.json")
+    assert row["family"] == "classical"
+    run = read_fold(tmp_path, "egemaps_lr", 1)
+    assert len(run.predictions) == raw["n_test"]
+
+
+@pytest.mark.slow
+def test_pipeline_fits_the_family_per_fold(tmp_path_factory, ravdess16k: Path) -> None:
+    """rule features (openSMILE kind) -> rule train_classical -> aggregate -> report."""
+    import yaml
+
+    from conftest import run_snakemake
+
+    workdir = tmp_path_factory.mktemp("classical_run")
+    config = workdir / "classical.yaml"
+    config.write_text(yaml.safe_dump({
+        "ravdess": {"source": str(ravdess16k), "actors": [1, 2, 3, 4]},
+        "protocol": {"scheme": "actor_kfold", "k": 2, "seed": 0, "n_val_actors": 1},
+        "run_models": ["egemaps_lr"]}))
+    run_snakemake(workdir, "--cores", "2", configfiles=(config,))
+    metrics = pd.read_csv(workdir / "results" / "metrics.csv")
+    assert metrics["family"].tolist() == ["classical", "classical"]
+    assert metrics["val_unweighted_accuracy"].between(0, 1).all()
+    for fold in (1, 2):
+        out = workdir / "results" / "models" / "egemaps_lr" / f"fold_{fold}"
+        assert (out / "model.npz").is_file() and not (out / "model.pt").exists()
+    html = (workdir / "reports" / "report.html").read_text()
+    assert "egemaps_lr" in html and "classical" in html
+
+
+def test_row_space_fit_reaches_the_direct_optimum(corpus: dict) -> None:
+    """Fewer files than functionals (the ComParE case): the fit in the training rows' span
+    equals scikit-learn's fit on all standardised columns."""
+    from sklearn.linear_model import LogisticRegression
+
+    features, files = read_shards(corpus["shards"][:1], expect_kind="egemaps")
+    x, y = features[:40].astype(float), np.array([int(f.split("-")[2]) - 1 for f in files[:40]])
+    assert x.shape[0] < x.shape[1]
+    model = classical.LinearModel(max_iter=20000)
+    coef, intercept, mean, scale = model._fit_path(x, y, (0.01,), False, 0, 8)[0]
+    direct = LogisticRegression(C=0.01, max_iter=20000, tol=1e-10).fit((x - mean) / scale, y)
+    present = direct.classes_
+    assert np.abs(coef[present] - direct.coef_).max() < 1e-3 * np.abs(direct.coef_).max()
+    assert np.allclose(intercept[present], direct.intercept_, atol=1e-2)
