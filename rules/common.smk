@@ -6,7 +6,6 @@ from snakemake.utils import validate
 
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
-from ser.features.functionals import is_functional
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")

@@ -15,8 +15,7 @@ rule features:
         actors=ACTORS,
     wildcard_constraints:
         feature="|".join(FEATURE_KINDS),
-    # openSMILE runs on one core
-    threads: lambda wildcards: 1 if is_functional(wildcards.feature) else 2
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=30,

@@ -3,6 +3,7 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
 
+from ser.features.functionals import is_functional
 from ser.features.shards import build_kind_shards
 from ser.logs import job_log
 
@@ -15,4 +16,6 @@ with job_log(snakemake.log[0], "features") as log:
         audio_params=snakemake.params.audio,
         out_paths=list(snakemake.output),
         log=log,
+        # openSMILE runs on one core: the job's threads extract that many actors at once
+        workers=snakemake.threads if is_functional(snakemake.wildcards.feature) else 1,
     )

@@ -18,7 +18,7 @@ from ser.data.ravdess import scan_corpus
 from ser.features.extract import check_params
 from ser.features.functionals import (MIN_SECONDS, N_FUNCTIONALS, clip_window,
                                       functional_features)
-from ser.features.shards import build_actor_shard, read_shards
+from ser.features.shards import build_actor_shard, build_kind_shards, read_shards
 from ser.models import classical
 from ser.train.classical import run_classical
 from ser.train.run import TrainJob
@@ -48,6 +48,19 @@ def fit_fold(corpus: dict, model: str, fold: int, out: Path, **training) -> dict
                    corpus["root"] / "folds.csv", fold, out, feature_params={"egemaps": {}},
                    threads=1)
     return run_classical(job, LOG)
+
+
+def test_actors_extracted_in_parallel_give_the_same_shards(corpus: dict, tmp_path: Path) -> None:
+    """The features rule's job for a functional kind forks one process per actor at a time:
+    its shards hold exactly what extracting the actors one after another gave."""
+    paths = [tmp_path / f"actor_{a:02d}.h5" for a in ACTORS[:3]]
+    n = build_kind_shards(corpus["root"] / "metadata.csv", ACTORS[:3], "egemaps", {}, AUDIO,
+                          paths, workers=2)
+    assert n == int(corpus["meta"]["actor"].isin(ACTORS[:3]).sum())
+    parallel = read_shards(paths, expect_kind="egemaps", expect_params={})
+    serial = read_shards(corpus["shards"][:3], expect_kind="egemaps", expect_params={})
+    assert parallel[1] == serial[1]
+    np.testing.assert_array_equal(parallel[0], serial[0])
 
 
 def test_shards_hold_one_finite_vector_per_file(corpus: dict) -> None:

@@ -228,14 +228,33 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
 
 def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str, params: dict,
                       audio_params: dict, out_paths: Sequence[str | Path],
-                      log: logging.Logger | None = None) -> int:
-    """`build_actor_shard` of each actor in turn, into `out_paths` (one per actor, same order).
+                      log: logging.Logger | None = None, workers: int = 1) -> int:
+    """`build_actor_shard` of each actor, into `out_paths` (one per actor, same order).
 
     One process per kind rather than per actor and kind: the start-up of a Python with torch
     costs more than most kinds' extraction for one actor (benchmarks/startup.py). Each shard is
-    still written on its own, atomically, with memory bounded by one actor. Returns all files.
+    still written on its own, atomically, with memory bounded by one actor. With `workers` > 1
+    the actors are extracted in that many forked processes (for openSMILE's functionals, which
+    run on one core; torch kinds use the job's threads instead). Returns all files.
     """
     if len(actors) != len(out_paths):
         raise ValueError(f"{kind}: {len(actors)} actors for {len(out_paths)} shard paths")
-    return sum(build_actor_shard(metadata_csv, actor, kind, params, audio_params, path, log=log)
-               for actor, path in zip(actors, out_paths))
+    jobs = [(metadata_csv, actor, kind, params, audio_params, path)
+            for actor, path in zip(actors, out_paths)]
+    if workers <= 1 or len(jobs) <= 1:
+        return sum(build_actor_shard(*job, log=log) for job in jobs)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the children need no second import of torch, and no __main__ (a Snakemake script)
+    with ProcessPoolExecutor(min(workers, len(jobs)),
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        counts = list(pool.map(_build_actor_shard_job, jobs))
+    if log:
+        for (_, actor, _, _, _, path), n in zip(jobs, counts):
+            log.info("actor %02d %s: %d files -> %s", actor, kind, n, path)
+    return sum(counts)
+
+
+def _build_actor_shard_job(job: tuple) -> int:
+    return build_actor_shard(*job)
