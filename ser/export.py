@@ -82,7 +82,8 @@ def _onnx_agrees(path: Path, scorer: Scorer, inputs: list[torch.Tensor]) -> floa
 
 def try_onnx(trained: TrainedModel, path: Path) -> dict | None:
     """Export to `path` with the most dynamic axes that still agree; None when none does."""
-    scorer = Scorer(trained).eval()
+    scorer = Scorer(trained)
+    scorer.eval()
     x = example_input(trained)
     axes = _dynamic_axes(trained, x)
     longer = example_input(trained, 3, trained.preprocessing["window_seconds"] * 1.5, seed=1)
@@ -107,7 +108,8 @@ def try_onnx(trained: TrainedModel, path: Path) -> dict | None:
 
 
 def torchscript(trained: TrainedModel, path: Path) -> dict:
-    scorer = Scorer(trained).eval()
+    scorer = Scorer(trained)
+    scorer.eval()
     with torch.no_grad():
         traced = torch.jit.trace(scorer, example_input(trained))
     with atomic_file(path) as tmp:
@@ -168,7 +170,8 @@ def fresh_model(arch: str, features: dict, audio: dict, n_classes: int = 8) -> T
         kind = spec.input.features[0]
         hop = features[kind].get("hop_length", 1)
         hparams["n_frames"] = int(audio["duration"] * audio["sample_rate"]) // hop + 1
-    model = build_model(arch, n_classes, "none", **hparams).eval()
+    model = build_model(arch, n_classes, "none", **hparams)
+    model.eval()
     made = {k: {"params": features[k], "stretch_frames": 0} for k in spec.input.features}
     pre = {**{k: audio[k] for k in ("sample_rate", "offset", "duration")},
            "window_seconds": audio["duration"], "features": made}

@@ -81,7 +81,8 @@ def load_trained(path: str | Path, device: str | torch.device | None = None) -> 
     info, device = ckpt["info"], resolve_device(device)
     model = build_model(info["arch"], len(ckpt["classes"]), "none", **info["build_hparams"])
     model.load_state_dict(ckpt["state_dict"])
-    model.to(device).eval()
+    model.to(device)
+    model.eval()
     size = ckpt["input"]["size"]
     norm = ckpt["normaliser"]
     normaliser = Normaliser() if norm["axis"] < 0 else Normaliser(norm["axis"], norm["mean"],

@@ -24,10 +24,11 @@ def test_final_split_has_no_test_actors_and_only_the_final_fold_may_lack_them():
     meta = meta.assign(gender="x", intensity=1,
                        emotion=[1 + i % 8 for i in range(len(meta))])
     feats = (np.zeros((len(meta), 3, 5), dtype=np.float32), list(meta["file"]))
-    data = FoldData({"mfcc": feats}, meta, split, FINAL_FOLD, "emotion", InputSpec(("mfcc",)))
+    spec = InputSpec(("mfcc",))
+    data = FoldData.build({"mfcc": feats}, meta, split, FINAL_FOLD, "emotion", spec)
     assert len(data.splits["test"]) == 0 and len(data.splits["train"]) == 16
     with pytest.raises(ValueError, match="fold 1 has no test files"):
-        FoldData({"mfcc": feats}, meta, split.assign(fold=1), 1, "emotion", InputSpec(("mfcc",)))
+        FoldData.build({"mfcc": feats}, meta, split.assign(fold=1), 1, "emotion", spec)
 
 
 def test_final_model_and_its_card(use_run):

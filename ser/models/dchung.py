@@ -17,17 +17,9 @@ from torch import nn
 
 from ser.models.attention import UVectorAttention
 from ser.models.panns import add_conv_blocks, init_layer, run_conv_blocks
-from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.dchung_recipe import LOGMEL_IMAGE, SOURCE, dchung_defaults
+from ser.models.registry import ModelSpec, register
 from ser.models.weights import init_from_scratch
-
-LOGMEL_IMAGE = InputSpec(("logmel",), (128, 256))
-SOURCE = "dchung1209/RAVDESS (PyTorch)"
-
-
-def dchung_defaults(epochs: int, **extra) -> dict:
-    return {"optimizer": "adam", "lr": 1e-4, "weight_decay": 1e-5, "batch_size": 32,
-            "epochs": epochs, **extra}
-
 
 def as_image(x: torch.Tensor) -> torch.Tensor:
     """(B, F, T) or (B, 1, F, T) -> (B, 1, F, T)."""
