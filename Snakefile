@@ -30,7 +30,7 @@ rule all:
     default_target: True
 
 
-# Models for use: `snakemake --cores 8 --resources gpu=1 final` (config `final.models`).
+# Models for use: `snakemake final --cores 8 --resources gpu=1` (config `final.models`).
 rule final:
     input:
         expand("results/final/{model}/{name}", model=FINAL_MODELS, name=["model.pt", "model_card.md"]),

@@ -56,7 +56,7 @@ def test_every_readme_snakemake_command_dry_runs(tmp_path: Path, user_paths: dic
             command = command.replace(example, real)
         args = shlex.split(command)[1:]
         proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", *args, "-n", "--directory", str(tmp_path / str(i))],
+            [sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path / str(i)), *args],
             cwd=REPO, capture_output=True, text=True, timeout=600,
             env={**os.environ, "PYTHONPATH": str(REPO)})
         if proc.returncode != 0 or "This was a dry-run" not in proc.stdout:
