@@ -64,11 +64,9 @@ rule model_card:
         final_folds="results/final/folds.csv",
         folds="results/folds.csv",
         cv=model_fold_metrics,
+        corpus="results/corpus.json",
     output:
         "results/final/{model}/model_card.md",
-    params:
-        source=config["ravdess"]["source"],
-        md5=config["ravdess"]["md5"],
     wildcard_constraints:
         model="|".join(FINAL_MODELS),
     log:

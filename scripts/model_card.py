@@ -13,7 +13,6 @@ with job_log(snakemake.log[0], "model_card") as log:
         final_folds=snakemake.input.final_folds,
         folds=snakemake.input.folds,
         fold_metrics=list(snakemake.input.cv),
-        source=snakemake.params.source,
-        md5=snakemake.params.md5,
+        corpus_json=snakemake.input.corpus,
         out=snakemake.output[0],
     )
