@@ -50,15 +50,18 @@ def user_paths(tmp_path_factory, ravdess16k: Path) -> dict[str, str]:
 def test_every_readme_snakemake_command_dry_runs(tmp_path: Path, user_paths: dict) -> None:
     commands = readme_commands("snakemake ")
     assert len(commands) >= 6  # the real run, offline zip and folder, presets, the cluster run
-    failed = []
-    for i, command in enumerate(commands):
+    runs = []
+    for i, command in enumerate(commands):  # started together: each is mostly Python start-up
         for example, real in user_paths.items():
             command = command.replace(example, real)
         args = shlex.split(command)[1:]
-        proc = subprocess.run(
+        runs.append((command, subprocess.Popen(
             [sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path / str(i)), *args],
-            cwd=REPO, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
-        if proc.returncode != 0 or "This was a dry-run" not in proc.stdout:
-            failed.append(f"{command}\n{proc.stderr[-2000:]}")
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)})))
+    failed = []
+    for command, proc in runs:
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode != 0 or "This was a dry-run" not in out:
+            failed.append(f"{command}\n{err[-2000:]}")
     assert not failed, "\n\n".join(failed)
