@@ -30,6 +30,13 @@ screened this way: the script says so and stops.
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx --select validation \
         --variants workflow/presets/whole_clip.yaml augment.yaml --workdir benchmarks/out/screen
 
+`--folds` restricts a run to some folds (their training jobs only, no report): a cheaper screen
+whose ranking still reads validation actors only. Its test table covers those folds alone, so
+rerun the chosen candidate on every fold for the number to report.
+
+    python benchmarks/accuracy.py --protocol emobox_6fold --models cnn6 --select validation \
+        --folds 1 2 --variants a.yaml b.yaml --workdir benchmarks/out/screen_cnn6
+
 With several `--seeds` each seed trains every fold again in its own work directory (seed 0 in
 `<workdir>/<protocol>`, seed s in `<workdir>/<protocol>_seed<s>`), and the table adds the mean and
 standard deviation across seeds of the fold means: how far one seed's number can move.
@@ -66,18 +73,34 @@ def seed_workdir(root: Path, protocol: str, seed: int) -> Path:
 
 
 def snakemake_command(protocol: str, workdir: Path, cores: int, configfiles: list[Path],
-                      extra: list[str]) -> list[str]:
+                      extra: list[str], targets: list[str] = ()) -> list[str]:
     """config.yaml, then the preset, then `configfiles`, then the run's own overrides."""
     configs = [REPO / "config.yaml", REPO / "workflow" / "presets" / f"{protocol}.yaml",
                *(c.resolve() for c in configfiles), workdir / "benchmark.yaml"]
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+    # targets first: after --configfile they would be read as more config files
+    return [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(REPO / "Snakefile"),
             "--directory", str(workdir), "--cores", str(cores), "--resources", "gpu=1",
             "--configfile", *map(str, configs), *extra]
 
 
+def fold_targets(models: list[str], folds: list[int]) -> list[str]:
+    """The metrics.json of each model on each of `folds`: Snakemake targets instead of the report."""
+    return [f"results/models/{m}/fold_{f}/metrics.json" for m in models for f in folds]
+
+
+def read_run(workdir: Path, models: list[str], folds: list[int]) -> pd.DataFrame:
+    """One row per model x fold: results/metrics.csv, or the folds' metrics.json of a `--folds` run."""
+    from ser.report.aggregate import aggregate
+
+    if not folds:
+        return pd.read_csv(workdir / "results" / "metrics.csv")
+    return aggregate(workdir / target for target in fold_targets(models, folds))
+
+
 def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, cores: int,
-                 scratch: bool, seed: int, configfiles: list[Path], extra: list[str]) -> float:
-    """Run the workflow into `workdir`; the wall time in seconds."""
+                 scratch: bool, seed: int, configfiles: list[Path], extra: list[str],
+                 targets: list[str] = ()) -> float:
+    """Run the workflow into `workdir` (its report, or `targets`); the wall time in seconds."""
     override = {"ravdess": {"source": str(corpus)}, "run_models": models}
     entry = {"pretrained": "none"} if scratch else {}
     if seed:  # per model, so no preset can shadow it; seed 0 leaves the config as it was
@@ -86,7 +109,7 @@ def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, 
         override["models"] = {m: dict(entry) for m in models}
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "benchmark.yaml").write_text(yaml.safe_dump(override))
-    cmd = snakemake_command(protocol, workdir, cores, configfiles, extra)
+    cmd = snakemake_command(protocol, workdir, cores, configfiles, extra, list(targets))
     start = time.monotonic()
     subprocess.run(cmd, check=True)
     return time.monotonic() - start
@@ -179,6 +202,8 @@ def parse_args() -> argparse.Namespace:
                              "the test scores of the chosen one only")
     parser.add_argument("--variants", type=Path, nargs="+", default=[],
                         help="with --select validation: one config file per recipe variant")
+    parser.add_argument("--folds", type=int, nargs="+", default=[],
+                        help="train only these folds (a cheaper screen); default: every fold")
     parser.add_argument("snakemake_args", nargs="*", help="passed on to snakemake (after --)")
     args = parser.parse_args()
     for config in [*args.configfile, *args.variants]:  # before any work directory is written
@@ -203,12 +228,13 @@ def main() -> None:
             workdir = seed_workdir(root, args.protocol, seed)
             wall += run_pipeline(args.protocol, args.models, args.corpus, workdir, args.cores,
                                  args.pretrained == "none", seed, configfiles,
-                                 args.snakemake_args)
-            runs.append(pd.read_csv(workdir / "results" / "metrics.csv").assign(variant=name))
+                                 args.snakemake_args, fold_targets(args.models, args.folds))
+            runs.append(read_run(workdir, args.models, args.folds).assign(variant=name))
     metrics = pd.concat(runs, ignore_index=True)  # has a `seed` column
     metrics = metrics[metrics["model"].isin(args.models)]
     variant = f" + {' + '.join(map(str, args.configfile))}" if args.configfile else ""
-    print(f"\nprotocol {args.protocol}{variant}, seeds {args.seeds}, corpus {args.corpus}, "
+    folds = f", folds {args.folds} only" if args.folds else ""
+    print(f"\nprotocol {args.protocol}{variant}{folds}, seeds {args.seeds}, corpus {args.corpus}, "
           f"wall time {wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
     if args.select == "validation":
         print(selection_report(metrics, args.protocol))

@@ -92,6 +92,21 @@ def test_dchung_models_count_the_layers_of_his_notebook():
         build_model("cnnx", N, input_size=(16, 16))
 
 
+def test_cnn6_counts_its_blocks_attention_and_head():
+    # Kong et al.'s Cnn6 blocks (bias-free k x k conv + BatchNorm) at our widths, the U-vector
+    # attention (W and u) and the two dense layers
+    widths = [1, 24, 48, 96, 192]
+    blocks = sum(9 * a * b + 2 * b for a, b in zip(widths, widths[1:]))
+    attention = linear(192, 192) + 192
+    assert trainable(build_model("cnn6", N)) == blocks + attention + linear(192, 192) \
+        + linear(192, N)
+    five = sum(25 * a * b + 2 * b for a, b in zip(widths, widths[1:]))
+    assert trainable(build_model("cnn6", N, kernel=5, pooling="mean_max")) == five \
+        + linear(192, 192) + linear(192, N)
+    with pytest.raises(ValueError, match="pooling"):
+        build_model("cnn6", N, pooling="max")
+
+
 def test_unknown_model_lists_valid_names():
     with pytest.raises(ValueError, match="cnn14_attn.*resnet18"):
         build_model("resnet19", N)

@@ -18,7 +18,8 @@ import torch.nn as nn
 
 from ser.train.config import TrainConfig
 from ser.train.data import FoldData, InputSpec, build_input
-from ser.train.loop import spec_augment, train_fold
+from ser.train.loop import train_fold
+from ser.train.recipe import spec_augment
 from ser.train.state import RESUME_FILE
 
 N_BINS, N_FRAMES = 16, 20

@@ -6,6 +6,10 @@ Choices that the config does not spell out:
 - The learning-rate schedule steps once per epoch. `cosine` decays to 0 over the epochs after a
   linear warm-up of `warmup_epochs`; `plateau` halves the rate after `patience // 3` (at least 1)
   epochs without a lower validation loss; `none` keeps it constant after the warm-up.
+- `crop_frames` trains on random crops of that many frames of the model input (after its resize)
+  and tests on `test_crops` evenly spaced crops, their class probabilities averaged;
+  `ema` keeps a moving average of the weights, which is what is validated, tested and saved
+  (ser.train.recipe).
 - `normalise` z-scores each frequency bin (or image channel) with the training split's statistics.
   `false` feeds the features as stored, as dchung1209 fed his dB images to his CNNs.
 """
@@ -37,6 +41,10 @@ class TrainConfig:
     class_weights: bool = False
     specaugment: bool = False
     mixup: float = 0.0
+    label_smoothing: float = 0.0
+    ema: float = 0.0                # decay of the weights' moving average; 0: none
+    crop_frames: int | None = None  # random crops of this many frames in training
+    test_crops: int = 1             # evenly spaced crops averaged at test time
     amp: bool = True
     channels_last: bool = True
     normalise: bool = True
@@ -57,6 +65,10 @@ class TrainConfig:
             raise ValueError("training.warmup_epochs is not supported with scheduler 'plateau'")
         if self.mixup < 0 or self.lr <= 0:
             raise ValueError("training.mixup must be >= 0 and training.lr > 0")
+        if not (0 <= self.label_smoothing < 1 and 0 <= self.ema < 1):
+            raise ValueError("training.label_smoothing and training.ema must be in [0, 1)")
+        if self.test_crops < 1 or (self.crop_frames is not None and self.crop_frames < 1):
+            raise ValueError("training.test_crops and training.crop_frames must be at least 1")
 
     @classmethod
     def from_layers(cls, *layers: Mapping) -> TrainConfig:

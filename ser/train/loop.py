@@ -24,6 +24,7 @@ from ser.metrics import classification_metrics
 from ser.train import outputs, state
 from ser.train.config import TrainConfig, make_optimizer, make_scheduler
 from ser.train.data import FoldData
+from ser.train.recipe import WeightEMA, mixup, multi_crop, random_crop, spec_augment
 
 
 @dataclass
@@ -78,7 +79,9 @@ class Trainer:
         # bf16 has float32's range, so only fp16 needs loss scaling
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.criterion = nn.CrossEntropyLoss(weight=self._class_weights())
+        self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(),
+                                             label_smoothing=cfg.label_smoothing)
+        self.ema = WeightEMA(self.model, cfg.ema) if cfg.ema else None
 
     def _class_weights(self) -> torch.Tensor | None:
         if not self.cfg.class_weights:
@@ -87,11 +90,11 @@ class Trainer:
         weights = counts.sum() / (len(counts) * counts.clamp_min(1).float())
         return (weights * (counts > 0)).to(self.device)
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            return self.model(x).float()
+            return (model or self.model)(x).float()
 
     def train_epoch(self) -> tuple[float, float]:
         """One pass over the training split; (mean loss, accuracy)."""
@@ -109,34 +112,46 @@ class Trainer:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment, forward, backward and update on one batch; (loss, logits)."""
-        if self.cfg.specaugment:
-            x = spec_augment(x, self.generator)
-        x, y_mix, lam = self._mixup(x, y)
+        x = self.augment(x)
+        x, y_mix, lam = mixup(x, y, self.cfg.mixup, self.generator)
         logits = self._forward(x)
         loss = lam * self.criterion(logits, y) + (1 - lam) * self.criterion(logits, y_mix)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return loss.detach(), logits.detach()
 
-    def _mixup(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
-        if self.cfg.mixup <= 0:
-            return x, y, 1.0
-        lam = float(np.random.beta(self.cfg.mixup, self.cfg.mixup))
-        perm = torch.randperm(len(y), generator=self.generator).to(x.device)
-        return lam * x + (1 - lam) * x[perm], y[perm], lam
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """The training-only views of a batch: a random crop, then SpecAugment masks."""
+        if self.cfg.crop_frames:
+            x = random_crop(x, self.cfg.crop_frames, self.generator)
+        if self.cfg.specaugment:
+            x = spec_augment(x, self.generator)
+        return x
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights that are validated, tested and kept: the average when there is one."""
+        return self.model if self.ema is None else self.ema.module
 
     @torch.no_grad()
     def predict(self, split: str) -> tuple[np.ndarray, float]:
-        """Class probabilities in row order, and the mean unweighted cross-entropy."""
-        self.model.eval()
+        """Class probabilities in row order, and the mean unweighted cross-entropy.
+
+        With `crop_frames`, each example's probabilities are the mean over its `test_crops`
+        evenly spaced crops."""
+        model = self.evaluated.eval()
         probs, loss, count = [], 0.0, 0
+        n_crops = self.cfg.test_crops if self.cfg.crop_frames else 1
         for x, y, _ in self.data.batches(split, self.cfg.batch_size):
-            logits = self._forward(x)
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            logits = self._forward(multi_crop(x, self.cfg.crop_frames, n_crops), model)
+            p = logits.softmax(1).view(len(y), n_crops, -1).mean(1)     # (B, n_classes)
+            loss += F.nll_loss(p.clamp_min(1e-12).log(), y, reduction="sum").item()
             count += len(y)
-            probs.append(logits.softmax(1).cpu())
+            probs.append(p.cpu())
         if not probs:
             return np.zeros((0, self.data.n_classes), dtype=np.float32), float("nan")
         return torch.cat(probs).numpy(), loss / count
@@ -148,39 +163,22 @@ class Trainer:
             self.scheduler.step()
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "rng": state.rng_state(self.generator)}
+        saved = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                 "rng": state.rng_state(self.generator)}
+        if self.ema is not None:
+            saved["ema"] = {"module": self.ema.module.state_dict(), "steps": self.ema.steps}
+        return saved
 
     def load_state_dict(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
+        if self.ema is not None:
+            self.ema.module.load_state_dict(saved["ema"]["module"])
+            self.ema.steps = int(saved["ema"]["steps"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.scaler.load_state_dict(saved["scaler"])
         state.set_rng_state(saved["rng"], self.generator)
-
-
-def spec_augment(x: torch.Tensor, generator: torch.Generator, n_masks: int = 2,
-                 max_fraction: float = 0.125) -> torch.Tensor:
-    """SpecAugment (Park et al. 2019) frequency and time masks on the last two axes.
-
-    Each example gets `n_masks` masks per axis up to `max_fraction` of its length, set to 0,
-    which after normalisation is the training mean. A waveform (2-D batch) is left alone.
-    """
-    if x.ndim < 3:
-        return x
-    batch, n_freq, n_time = x.shape[0], x.shape[-2], x.shape[-1]
-
-    def masked(length: int) -> torch.Tensor:
-        width = torch.randint(0, max(1, int(length * max_fraction)) + 1, (batch, n_masks),
-                              generator=generator)
-        start = (torch.rand(batch, n_masks, generator=generator) * (length - width + 1)).long()
-        pos = torch.arange(length)
-        return ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(1)
-
-    keep = ~(masked(n_freq)[:, :, None] | masked(n_time)[:, None, :])
-    keep = keep.view(batch, *([1] * (x.ndim - 3)), n_freq, n_time).to(x.device)
-    return x * keep
 
 
 def _epoch(trainer: Trainer, epoch: int) -> dict:
@@ -238,14 +236,14 @@ def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str 
     while not progress.finished(cfg, selects_on_val):
         row = _epoch(trainer, progress.epoch + 1)
         if progress.record(row, selects_on_val) or best is None:
-            best = _cpu_copy(trainer.model)
+            best = _cpu_copy(trainer.evaluated)
         _log_epoch(log, row, cfg, progress)
         if state_dir is not None:
             state.save_resume(state_dir, {"key": key, "trainer": trainer.state_dict(),
                                           "progress": asdict(progress), "best": best})
         if after_epoch is not None:
             after_epoch(progress.epoch)
-    trainer.model.load_state_dict(best)
+    trainer.evaluated.load_state_dict(best)
     result = _finish(trainer, progress, out_dir, info, device)
     state.clear_resume(state_dir)
     return result
@@ -287,6 +285,6 @@ def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dic
                "train_seconds": float(sum(r["seconds"] for r in progress.history)),
                "device": str(device), "seed": trainer.cfg.seed, "classes": list(data.classes),
                "peak_memory_mb": outputs.peak_memory_mb(device)}
-    outputs.write_fold_outputs(Path(out_dir), trainer.model.state_dict(), data, probs,
+    outputs.write_fold_outputs(Path(out_dir), trainer.evaluated.state_dict(), data, probs,
                                progress.history, metrics, info)
     return metrics

@@ -1,0 +1,92 @@
+"""A PANNs Cnn6 (Kong et al., "PANNs: Large-Scale Pretrained Audio Neural Networks for Audio
+Pattern Recognition", 2020, arXiv 1912.10211) sized for training from scratch on RAVDESS.
+
+PANNs' Cnn6 is four blocks of [5x5 convolution -> BatchNorm -> ReLU -> 2x2 average pooling] of
+64, 128, 256 and 512 channels, the frequency axis averaged away, then max + mean pooling over
+time and two dense layers. Here it reads the stored log-mel image (no waveform front-end, like
+dchung's CNN-14), and its width and kernel are hyper-parameters: 1,400 utterances of 24 speakers
+do not need (and on two CPU cores cannot afford) the 4.8 M parameters AudioSet did. The time
+pooling is PANNs' max + mean, or the project's U-vector attention (ser.models.attention), which
+lets the emotional part of an utterance outweigh its silence.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ser.models.attention import UVectorAttention
+from ser.models.dchung import as_image
+from ser.models.panns import init_layer
+from ser.models.registry import InputSpec, ModelSpec, register
+from ser.models.weights import init_from_scratch
+
+POOLING = ("attention", "mean_max")
+
+
+class Cnn6Block(nn.Module):
+    """k x k conv (no bias) -> BN -> ReLU -> 2x2 average pooling (PANNs' ConvBlock5x5)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        init_layer(self.conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.relu(self.bn(self.conv(x))), 2)  # (B, C_out, H/2, W/2)
+
+
+class Cnn6(nn.Module):
+    """Four Cnn6 blocks -> mean over frequency -> time pooling -> FC -> ReLU -> FC."""
+
+    def __init__(self, n_classes: int, widths: tuple[int, ...] = (24, 48, 96, 192),
+                 kernel: int = 3, pooling: str = "attention", dropout: float = 0.2,
+                 attention_lambda: float = 0.3):
+        super().__init__()
+        if pooling not in POOLING:
+            raise ValueError(f"cnn6 pooling must be one of {POOLING}, got {pooling!r}")
+        if kernel % 2 != 1:
+            raise ValueError(f"cnn6 kernel must be odd (same padding), got {kernel}")
+        self.pooling, self.dropout = pooling, dropout
+        channels = (1, *widths)
+        self.blocks = nn.ModuleList(Cnn6Block(a, b, kernel)
+                                    for a, b in zip(channels[:-1], channels[1:]))
+        width = widths[-1]
+        self.attention = UVectorAttention(width, attention_lambda) if pooling == "attention" \
+            else None
+        self.fc1 = nn.Linear(width, width)
+        self.fc = nn.Linear(width, n_classes)
+        init_layer(self.fc1)
+        init_layer(self.fc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = as_image(x)                                  # (B, 1, F, T)
+        for block in self.blocks:
+            x = F.dropout(block(x), self.dropout, self.training)  # (B, C, F/2^i, T/2^i)
+        x = x.mean(2)                                    # (B, C, T')
+        if self.attention is not None:
+            x = self.attention(x)                        # (B, C)
+        else:
+            x = x.amax(2) + x.mean(2)                    # (B, C)
+        x = F.dropout(x, 0.5, self.training)
+        x = F.relu(self.fc1(x))                          # (B, C)
+        return self.fc(F.dropout(x, 0.5, self.training))  # (B, n_classes)
+
+
+@register(ModelSpec(
+    "cnn6", "scratch", InputSpec(("logmel",), (64, 200)),
+    defaults={"widths": [24, 48, 96, 192], "kernel": 3, "pooling": "attention",
+              "dropout": 0.2},
+    source="Cnn6 of Kong et al. 2020 (arXiv 1912.10211), narrowed; U-vector attention of "
+           "arXiv 1806.01506"))
+def build_cnn6(n_classes: int, pretrained: str, cache_dir: Path,
+               widths: tuple[int, ...] = (24, 48, 96, 192), kernel: int = 3,
+               pooling: str = "attention", dropout: float = 0.2,
+               attention_lambda: float = 0.3) -> Cnn6:
+    del cache_dir
+    model = Cnn6(n_classes, tuple(int(w) for w in widths), int(kernel), pooling, float(dropout),
+                 float(attention_lambda))
+    return init_from_scratch(model, pretrained)

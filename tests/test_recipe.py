@@ -1,0 +1,126 @@
+"""ser.train.recipe through the trainer: augmentations in training only, multi-crop test
+averaging independent of the batch split, the weights' moving average kept and resumed."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from ser.train.config import TrainConfig
+from ser.train.loop import Trainer, train_fold
+from ser.train.recipe import crop_starts, multi_crop, random_crop
+from test_train import LOG, N_FRAMES, assert_same_run, make_data, stop_after, Interrupt, tiny_cnn
+
+CROP = 12
+RECIPE = TrainConfig(epochs=4, patience=4, batch_size=16, lr=0.01, specaugment=True, mixup=0.4,
+                     label_smoothing=0.1, ema=0.9, crop_frames=CROP, test_crops=3)
+
+
+class Recorder(nn.Module):
+    """The tiny CNN, remembering every input it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = tiny_cnn()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return self.net(x)
+
+
+def trainer(cfg: TrainConfig = RECIPE) -> Trainer:
+    data = make_data().to("cpu")
+    return Trainer(Recorder(), data, replace(cfg, ema=0.0, channels_last=False),
+                   torch.device("cpu"))
+
+
+def fixed_batch(t: Trainer, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y, _ = next(t.data.batches(split, 64))  # unshuffled, normalised: the clean input
+    return x, y
+
+
+def test_augmentations_change_training_inputs_only() -> None:
+    t = trainer()
+    x, y = fixed_batch(t, "train")
+    t.step(x, y)
+    (seen,) = t.model.seen
+    assert seen.shape == (len(y), 1, x.shape[2], CROP)
+    every_window = torch.stack([x[..., s:s + CROP] for s in range(N_FRAMES - CROP + 1)])
+    # masks and mixup: the batch it trained on is none of the clean windows of the batch
+    assert not any(torch.equal(seen, w) for w in every_window)
+
+    t.model.seen.clear()
+    tx, ty = fixed_batch(t, "test")
+    first, _ = t.predict("test")
+    torch.randint(0, 9, (5,), generator=t.generator)  # the training generator moves on
+    np.random.seed(123)
+    second, _ = t.predict("test")
+    np.testing.assert_array_equal(first, second)
+    # what the model saw at test time: exactly the evenly spaced crops of the clean input
+    n_batches = -(-len(ty) // t.cfg.batch_size)
+    assert torch.equal(torch.cat(t.model.seen[:n_batches]), multi_crop(tx, CROP, 3))
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 7])
+def test_multi_crop_average_does_not_depend_on_the_batch_split(batch_size: int) -> None:
+    whole = trainer(replace(RECIPE, batch_size=64))
+    probs, _ = whole.predict("test")
+    split = trainer(replace(RECIPE, batch_size=batch_size))
+    split.model.load_state_dict(whole.model.state_dict())
+    again, _ = split.predict("test")
+    np.testing.assert_allclose(again, probs, rtol=0, atol=1e-6)
+    # and it is the mean of each crop's softmax, computed independently here
+    x, _ = fixed_batch(whole, "test")
+    net = whole.model.net.eval()
+    with torch.no_grad():
+        manual = torch.stack([net(x[..., s:s + CROP]).softmax(1)
+                              for s in crop_starts(N_FRAMES, CROP, 3)]).mean(0)
+    np.testing.assert_allclose(probs, manual.numpy(), rtol=0, atol=1e-6)
+
+
+def test_crops_are_windows_of_their_own_example() -> None:
+    x = torch.arange(4 * 2 * 10, dtype=torch.float32).view(4, 1, 2, 10)
+    crops = random_crop(x, 6, torch.Generator().manual_seed(0))
+    starts = []
+    for example, crop in zip(x, crops):
+        start = int(crop[0, 0, 0] - example[0, 0, 0])
+        assert torch.equal(crop, example[..., start:start + 6])
+        starts.append(start)
+    assert len(set(starts)) > 1  # each example draws its own start
+    assert crop_starts(10, 6, 3) == [0, 2, 4]
+    with pytest.raises(ValueError, match="crop_frames = 11"):
+        random_crop(x, 11, torch.Generator())
+
+
+def test_moving_average_is_what_is_kept_and_it_resumes(tmp_path: Path) -> None:
+    def run(where: Path, **kwargs) -> dict:
+        return train_fold(tiny_cnn(), make_data(), RECIPE, where / "out", LOG,
+                          state_dir=where / "state", info={"model": "tiny"}, **kwargs)
+
+    metrics = run(tmp_path / "whole")
+    assert metrics["accuracy"] > 0.3
+    with pytest.raises(Interrupt):
+        run(tmp_path / "cut", after_epoch=stop_after(2))
+    run(tmp_path / "cut")
+    assert_same_run(tmp_path / "whole" / "out", tmp_path / "cut" / "out")
+    # the saved weights are the average, not the last step's: they differ from a plain run's
+    plain = train_fold(tiny_cnn(), make_data(), replace(RECIPE, ema=0.0), tmp_path / "plain",
+                       LOG, info={"model": "tiny"})
+    kept = torch.load(tmp_path / "whole" / "out" / "model.pt", weights_only=True)["state_dict"]
+    other = torch.load(tmp_path / "plain" / "model.pt", weights_only=True)["state_dict"]
+    assert not torch.equal(kept["0.weight"], other["0.weight"])
+    assert json.loads((tmp_path / "whole" / "out" / "metrics.json").read_text())["n_test"] \
+        == plain["n_test"]
+
+
+def test_recipe_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
+    with pytest.raises(ValueError, match="test_crops"):
+        TrainConfig(test_crops=0)
