@@ -129,7 +129,8 @@ def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
         h = run.history
         x = h["C"] if by_c else h[by_w[0]] if by_w else h["epoch"]
         for ax, what in zip(axes, ("loss", "acc")):
-            ax.plot(x, h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
+            if pd.to_numeric(h[f"train_{what}"], errors="coerce").notna().any():  # not a fusion
+                ax.plot(x, h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
             val = pd.to_numeric(h[f"val_{what}"], errors="coerce")
             if val.notna().any():
                 ax.plot(x, val, color=colour, ls="--", label=f"fold {run.fold} val")

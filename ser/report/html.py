@@ -137,7 +137,8 @@ def provenance_html(run: RunData, generated: datetime) -> str:
              "config sha256": config_hash(run.config),
              "device": ", ".join(sorted(m["device"].astype(str).unique())) if "device" in m
              else "n/a",
-             "seeds": ", ".join(sorted(m["seed"].astype(str).unique())) if "seed" in m else "n/a",
+             "seeds": ", ".join(sorted(m["seed"].dropna().astype(str).unique()))
+             if "seed" in m else "n/a",
              "folds trained": f"{min(finished):%Y-%m-%d %H:%M} to {max(finished):%Y-%m-%d %H:%M}"
                               " UTC",
              "report generated": f"{generated:%Y-%m-%d %H:%M} UTC"}

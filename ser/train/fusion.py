@@ -7,7 +7,7 @@ results/folds.csv (same classes and label set, exactly the fold's validation and
 same labels). The weights are chosen on the validation files only, then applied once to the test
 files. The outputs have the form of every model's (ser.train.outputs):
 - `predictions.csv`, `val_predictions.csv`: the fused probabilities of the test / validation files;
-- `metrics.json`: the usual keys. `val_accuracy` and `val_unweighted_accuracy` are the chosen
+- `metrics.json`: the usual keys (`features`: the members' together). `val_accuracy` and `val_unweighted_accuracy` are the chosen
   weights' on the files they were chosen on, so optimistic, the more so as a torch member's
   validation predictions come from the checkpoint chosen on those same files. Besides: `members`,
   `fusion_weights` (member -> weight), `n_fitted_on_files` and `fitted_on_actors` (the validation
@@ -142,7 +142,9 @@ def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member]
     val = first.tables["val"]
     return {"model": job.model_name, "arch": job.model_cfg.get("arch", "fusion"),
             "family": "fusion", "weights": fusion.weights_description, "pretrained": "none",
-            "features": [], "input_size": None, "protocol": job.protocol.get("scheme"),
+            "features": list(dict.fromkeys(f for m in members
+                                           for f in m.metrics.get("features", []))),
+            "input_size": None, "protocol": job.protocol.get("scheme"),
             "hparams": dict(job.model_cfg.get("hparams") or {}),
             "label_set": first.metrics["label_set"], "fold": job.fold,
             "n_train": max(int(m.metrics.get("n_train", 0)) + int(m.metrics.get("n_val", 0))
@@ -159,7 +161,13 @@ def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member]
             "fitted_on_actors": sorted(int(a) for a in val["actor"].unique()),
             "best_epoch": fusion.candidates.index(chosen) + 1,
             "epochs_run": len(fusion.candidates), "train_seconds": seconds, "device": "cpu",
-            "seed": None, "classes": classes}
+            "seed": _common(m.metrics.get("seed") for m in members), "classes": classes}
+
+
+def _common(values):
+    """The one value all members share, else None."""
+    values = set(values)
+    return values.pop() if len(values) == 1 else None
 
 
 def run_fusion(job: FusionJob, log: logging.Logger) -> dict:
@@ -183,7 +191,7 @@ def run_fusion(job: FusionJob, log: logging.Logger) -> dict:
     seconds = time.monotonic() - start
     history = history_table(fusion)
     log.info("fold %d, %d validation files of actors %s; validation UA by weighting:\n%s",
-             job.fold, len(first.tables["val"]), sorted(first.tables["val"]["actor"].unique()),
+             job.fold, len(first.tables["val"]), sorted(set(first.tables["val"]["actor"].tolist())),
              history.to_string(index=False))
     tables = {split: fused_table(first, split, fusion.probabilities([m.probs(split)
                                                                      for m in members]))
