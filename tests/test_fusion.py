@@ -15,7 +15,9 @@ import yaml
 from ser.data import labels
 from ser.data.folds import make_folds
 from ser.data.ravdess import scan_corpus
+from ser.models import get_spec
 from ser.models.fusion import LateFusion, run_members, simplex_grid
+from ser.models.registry import TORCH_FAMILIES
 from ser.train.fusion import FusionJob, run_fusion
 
 ACTORS = [1, 2, 3, 4, 5, 6]
@@ -216,3 +218,23 @@ def test_pipeline_fuses_the_members_of_each_fold(tmp_path: Path, tiny_run: Path,
     assert (metrics.loc[metrics["model"] == "fused", "family"] == "fusion").all()
     html = (workdir / "reports" / "report.html").read_text()
     assert "fused" in html and "fusion-note" in html
+
+
+def test_preset_fuses_every_fold_and_has_no_final_model(tmp_path: Path):
+    """workflow/presets/fusion.yaml over the default config: one fuse job per fold after its
+    members; `final` trains the torch models only."""
+    from conftest import REPO, run_snakemake
+    from test_pipeline import job_counts
+
+    preset = REPO / "workflow" / "presets" / "fusion.yaml"
+    proc = run_snakemake(tmp_path, "-n", "--quiet", "rules", "all", "final",
+                         configfiles=(preset,))
+    counts = job_counts(proc.stdout)
+    models = yaml.safe_load((REPO / "config.yaml").read_text())["models"].values()
+    torch_models = [m for m in models if get_spec(m["arch"]).family in TORCH_FAMILIES]
+    assert counts["fuse"] == 6 and counts["train"] == len(torch_models) * 6
+    assert counts["final_train"] == len(torch_models)
+    nocv = run_snakemake(tmp_path / "dchung", "-n", check=False, configfiles=(
+        REPO / "workflow" / "presets" / "dchung_4fold.yaml", preset))
+    assert nocv.returncode != 0
+    assert "fusion weights need validation actors" in nocv.stderr + nocv.stdout

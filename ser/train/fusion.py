@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser.io import read_json_object
+from ser.io import read_json_object, read_table
 from ser.metrics import classification_metrics
 from ser.models.fusion import LateFusion
 from ser.train.data import ROW_COLUMNS
@@ -73,13 +73,7 @@ def read_member(name: str, val: str | Path, test: str | Path, metrics: str | Pat
     columns = [*ROW_COLUMNS, "y_true", *(f"p_{c}" for c in meta["classes"])]
     tables, paths = {}, {"val": Path(val), "test": Path(test)}
     for split, path in paths.items():
-        try:
-            table = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise ValueError(f"{path}: cannot read {name}'s predictions: {exc}") from exc
-        missing = [c for c in columns if c not in table]
-        if missing:
-            raise ValueError(f"{path}: {name}'s predictions lack columns {missing}")
+        table = read_table(path, f"{name}'s predictions", columns)
         tables[split] = table.sort_values("file", ignore_index=True)
     return Member(name, meta, tables, paths)
 
