@@ -227,7 +227,7 @@ def test_preset_fuses_every_fold_and_has_no_final_model(tmp_path: Path):
     from test_pipeline import job_counts
 
     preset = REPO / "workflow" / "presets" / "fusion.yaml"
-    proc = run_snakemake(tmp_path, "-n", "--quiet", "rules", "all", "final",
+    proc = run_snakemake(tmp_path, "-n", "all", "final", "--quiet", "rules",
                          configfiles=(preset,))
     counts = job_counts(proc.stdout)
     models = yaml.safe_load((REPO / "config.yaml").read_text())["models"].values()
