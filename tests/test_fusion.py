@@ -141,6 +141,21 @@ def test_identical_members_tie_at_equal_weights(corpus, two_members, tmp_path):
     assert metrics["fusion_weights"] == {"good": 0.5, "twin": 0.5}
 
 
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_ser_predict_and_export_refuse_a_fusion_in_one_line(corpus, two_members, tmp_path,
+                                                            capsys, ravdess16k, command):
+    from ser.cli import main
+
+    run_fusion(fusion_job(corpus, two_members, 1, tmp_path / "f"), LOG)
+    model = tmp_path / "f" / "model.json"
+    target = str(next((ravdess16k / "Actor_01").glob("*.flac"))) if command == "predict" \
+        else str(tmp_path / "exported")
+    assert main([command, str(model), target]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {model}: a fusion model, which ser predict and ser export do not "
+                   "read yet (they read a torch model.pt)"]
+
+
 def test_simplex_grid_holds_every_weighting_of_the_step():
     three = {tuple(w) for w in simplex_grid(3, 0.5)}
     assert three == {(1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)}
