@@ -176,6 +176,15 @@ def test_member_with_other_files_is_an_error_naming_it(corpus, two_members, tmp_
     assert not (tmp_path / "f").exists()  # nothing half-written
 
 
+def test_member_of_other_classes_is_an_error_naming_it(corpus, two_members, tmp_path):
+    path = two_members["poor"] / "metrics.json"
+    meta = json.loads(path.read_text())
+    path.write_text(json.dumps({**meta, "label_set": "emotion7"}))
+    with pytest.raises(ValueError, match="label_set 'emotion7', not 'emotion'") as err:
+        run_fusion(fusion_job(corpus, two_members, 1, tmp_path / "f"), LOG)
+    assert str(path) in str(err.value)
+
+
 def test_no_validation_actors_is_one_clear_error(corpus, tmp_path):
     """dchung_4fold holds out no validation actors: fusion refuses rather than use test files."""
     folds = make_folds(corpus["meta"], "actor_kfold", k=3, seed=0, n_val_actors=0)

@@ -78,18 +78,23 @@ class LateFusion:
         y = np.asarray(y, np.int64)
         if not len(y):
             raise ValueError("fusion weights need validation files, got none")
+        shapes = [np.shape(p) for p in member_probs]
+        if len(shapes) != len(self.members) or set(shapes) != {(len(y), n_classes)}:
+            raise ValueError(f"members {list(self.members)} give probabilities of shapes "
+                             f"{shapes}, not ({len(y)}, {n_classes}) each")
         self.candidates = []
         for w in simplex_grid(len(self.members), self.step):
             probs = weighted_average(w, member_probs)
             m = classification_metrics(y, probs.argmax(1), n_classes)
             self.candidates.append(Weighting(tuple(float(v) for v in w), m["accuracy"],
                                              m["unweighted_accuracy"], log_loss(probs, y)))
-        equal = np.full(len(self.members), 1 / len(self.members))
-        best = max(self.candidates, key=lambda c: (round(c.val_unweighted_accuracy, 12),
-                                                   -round(float(np.linalg.norm(
-                                                       np.subtract(c.weights, equal))), 12)))
-        self.weights = best.weights
+        self.weights = max(self.candidates, key=self._preference).weights
         return self
+
+    def _preference(self, c: Weighting) -> tuple[float, float]:
+        """Higher UA first, then nearer to equal weights (rounded: float noise is no tie-break)."""
+        spread = np.linalg.norm(np.subtract(c.weights, 1 / len(self.members)))
+        return round(c.val_unweighted_accuracy, 12), -round(float(spread), 12)
 
     @property
     def chosen(self) -> Weighting:

@@ -62,6 +62,7 @@ class Member:
     metrics: dict
     tables: dict[str, pd.DataFrame]     # "val", "test"
     paths: dict[str, Path]
+    metrics_path: Path
 
     def probs(self, split: str) -> np.ndarray:
         return self.tables[split][[f"p_{c}" for c in self.metrics["classes"]]].to_numpy()
@@ -75,7 +76,7 @@ def read_member(name: str, val: str | Path, test: str | Path, metrics: str | Pat
     for split, path in paths.items():
         table = read_table(path, f"{name}'s predictions", columns)
         tables[split] = table.sort_values("file", ignore_index=True)
-    return Member(name, meta, tables, paths)
+    return Member(name, meta, tables, paths, Path(metrics))
 
 
 def fold_files(folds_csv: str | Path, fold: int) -> dict[str, list[str]]:
@@ -98,8 +99,8 @@ def check_members(members: Sequence[Member], files: Mapping[str, list[str]], fol
     for member in members:
         for key in ("classes", "label_set", "fold"):
             if member.metrics[key] != first.metrics[key]:
-                raise ValueError(f"{member.name}'s {key} {member.metrics[key]!r} differ from "
-                                 f"{first.name}'s {first.metrics[key]!r}")
+                raise ValueError(f"{member.metrics_path}: {key} {member.metrics[key]!r}, not "
+                                 f"{first.metrics[key]!r} as in {first.metrics_path}")
         for split, path in member.paths.items():
             got = member.tables[split]["file"].tolist()
             if got != files[split]:
