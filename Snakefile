@@ -20,6 +20,7 @@ include: "rules/folds.smk"
 include: "rules/weights.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
+include: "rules/fusion.smk"
 include: "rules/report.smk"
 include: "rules/final.smk"
 

@@ -14,6 +14,8 @@ to keep each model's ImageNet/AudioSet weights from config.yaml.
     python benchmarks/accuracy.py --protocol dchung_4fold --models cnn1d_lstm --seeds 0 1 2
     python benchmarks/accuracy.py --protocol emobox_6fold --configfile variant.yaml \
         --workdir benchmarks/out/accuracy_variant
+    python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx compare_lr fusion \
+        --configfile workflow/presets/fusion.yaml      # late fusion of the two (docs/fusion.md)
 
 `--configfile` layers more config files over the preset (a recipe variant to screen under a
 protocol); give such a run its own `--workdir`, or it retrains the preset's jobs in place.
@@ -25,7 +27,8 @@ checkpoints' scores in metrics.json, ties by name) and only the chosen one's tes
 printed. Each fold's training job also scores its test actors (the trainer writes them beside
 the model), so the screen cannot avoid computing the others' test scores; it never reads them into
 the choice and never prints them. A protocol without validation actors (dchung_4fold) cannot be
-screened this way: the script says so and stops.
+screened this way: the script says so and stops. Leave fusion models out of a screen: their
+validation UA is that of weights chosen on the same validation files, so it flatters them.
 
     python benchmarks/accuracy.py --protocol emobox_6fold --models cnnx --select validation \
         --variants workflow/presets/whole_clip.yaml augment.yaml --workdir benchmarks/out/screen

@@ -12,7 +12,9 @@ validate(config, schema="../workflow/schemas/config.schema.yaml")
 
 # after the validation: a config error is reported before torch loads (seconds on 2 cores)
 from ser.models import get_spec, list_models
-from ser.models.registry import model_sources, required_sample_rate, required_weights
+from ser.models.fusion import run_members
+from ser.models.registry import (TORCH_FAMILIES, model_sources, required_sample_rate,
+                                 required_weights)
 
 SOURCE_KIND, SOURCE_PATH = resolve_source(config["ravdess"]["source"])
 ACTORS = sorted(config["ravdess"]["actors"])
@@ -71,10 +73,21 @@ def model_weights(wildcards):
     return [f"{WEIGHTS_DIR}/{w.name}" for w in weight_files(wildcards.model)]
 
 
+def models_of(*families):
+    return [m for m in MODELS if get_spec(config["models"][m]["arch"]).family in families]
+
+
 # The classical family (openSMILE functionals + linear models) is fitted by rule train_classical,
-# every other model by the torch trainer of rule train; both write the same fold outputs.
-CLASSICAL_MODELS = [m for m in MODELS if get_spec(config["models"][m]["arch"]).family == "classical"]
-TORCH_MODELS = [m for m in MODELS if m not in CLASSICAL_MODELS]
+# the fusion family by rule fuse from its members' predictions, every other model by the torch
+# trainer of rule train; all write the same fold outputs.
+CLASSICAL_MODELS = models_of("classical")
+FUSION_MODELS = models_of("fusion")
+TORCH_MODELS = models_of(*TORCH_FAMILIES)
+# fusion model -> its members, checked before anything runs
+FUSION_MEMBERS = {
+    m: run_members(m, config["models"][m].get("hparams") or {}, MODELS, PROTOCOL["n_val_actors"])
+    for m in FUSION_MODELS
+}
 
 
 def any_of(names):
@@ -152,7 +165,8 @@ def run_benchmarks():
 def final_models():
     """The `final.models` entries (default: every torch model trained), which must be trained by
     this run too: their model cards quote the cross-validated scores of the same recipe. The
-    classical family has no final model yet (`ser predict` reads torch checkpoints)."""
+    classical and fusion families have no final model yet (`ser predict` reads torch
+    checkpoints; a fusion's weights need validation actors, which a final model trains on)."""
     names = config["final"]["models"] or TORCH_MODELS
     untrained = [n for n in names if n not in MODELS]
     if untrained:
@@ -160,11 +174,11 @@ def final_models():
             f"final.models names {untrained}, which this run does not cross-validate "
             f"(run_models trains {MODELS}); their model cards need those scores"
         )
-    classical = [n for n in names if n in CLASSICAL_MODELS]
-    if classical:
+    other = [n for n in names if n not in TORCH_MODELS]
+    if other:
         raise ValueError(
-            f"final.models names {classical}, of the classical family, which has no final "
-            f"model yet; name torch models ({TORCH_MODELS})"
+            f"final.models names {other}, of the classical or fusion family, which have no "
+            f"final model yet; name torch models ({TORCH_MODELS})"
         )
     return names
 
@@ -176,3 +190,10 @@ def model_fold_metrics(wildcards):
     """Every cross-validation fold's metrics.json of one model."""
     return expand("results/models/{model}/fold_{fold}/metrics.json", model=wildcards.model,
                   fold=FOLDS)
+
+
+def fusion_inputs(wildcards):
+    """Each member's validation and test predictions and metrics of the fold, in member order."""
+    return {file.split(".")[0]: [f"results/models/{member}/fold_{wildcards.fold}/{file}"
+                                 for member in FUSION_MEMBERS[wildcards.model]]
+            for file in ("val_predictions.csv", "predictions.csv", "metrics.json")}

@@ -1,7 +1,9 @@
 # One job per (model, fold). A model's params are looked up per wildcard, so editing one model
 # reruns only that model's jobs. Torch models train in rule train, the classical family
-# (openSMILE functionals + linear models) in rule train_classical. The resume state lives outside the outputs, so that Snakemake
-# does not delete it when a killed job is rerun.
+# (openSMILE functionals + linear models) in rule train_classical, the fusion family in rule fuse
+# (rules/fusion.smk). Each fold also writes its validation files' predictions
+# (val_predictions.csv), which rule fuse chooses its weights on. The resume state lives outside
+# the outputs, so that Snakemake does not delete it when a killed job is rerun.
 
 
 rule train:
@@ -15,6 +17,7 @@ rule train:
         model="results/models/{model}/fold_{fold}/model.pt",
         history="results/models/{model}/fold_{fold}/history.csv",
         predictions="results/models/{model}/fold_{fold}/predictions.csv",
+        val_predictions="results/models/{model}/fold_{fold}/val_predictions.csv",
         metrics="results/models/{model}/fold_{fold}/metrics.json",
     params:
         model=lookup(dpath="models/{model}", within=config),
@@ -52,6 +55,7 @@ rule train_classical:
         model="results/models/{model}/fold_{fold}/model.npz",
         history="results/models/{model}/fold_{fold}/history.csv",
         predictions="results/models/{model}/fold_{fold}/predictions.csv",
+        val_predictions="results/models/{model}/fold_{fold}/val_predictions.csv",
         metrics="results/models/{model}/fold_{fold}/metrics.json",
     params:
         model=lookup(dpath="models/{model}", within=config),

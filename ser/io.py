@@ -75,3 +75,24 @@ def read_json_object(path: str | Path, what: str, required: Iterable[str] = ()) 
     if missing:
         raise ValueError(f"{path}: {what} lacks keys {missing}")
     return value
+
+
+def require_columns(table, columns: Iterable[str], where, what: str):
+    """`table` (a DataFrame) when it has every one of `columns`; a ValueError naming `where`."""
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(f"{where}: {what} lacks columns {missing}")
+    return table
+
+
+def read_table(path: str | Path, what: str, columns: Iterable[str] = ()):
+    """A CSV (TSV for .tsv) as a DataFrame with `columns`; a ValueError naming the file and the
+    reason otherwise."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{path}: cannot read {what}: {exc}") from exc
+    return require_columns(table, columns, path, what)

@@ -45,3 +45,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
         "f1_macro": float(f1.mean()),
         "confusion_matrix": cm.tolist(),
     }
+
+
+def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of class probabilities (files, classes) for labels `y`, clipped at 1e-15."""
+    y = np.asarray(y, dtype=np.int64)
+    return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, None)).mean())

@@ -31,7 +31,7 @@ METRIC = "unweighted_accuracy"              # the headline: UA, as EmoBox report
 VALIDATION_METRIC = "val_unweighted_accuracy"
 # The order in which families are paired: a pair's difference is the later minus the earlier, so
 # the question's comparison reads "transfer minus scratch". Families not listed follow by name.
-FAMILY_ORDER = ("classical", "scratch", "transfer")
+FAMILY_ORDER = ("classical", "scratch", "transfer", "fusion")
 QUESTION = ("scratch", "transfer")
 # Below this a spread of per-fold scores (fractions) is floating-point noise, not a spread.
 TINY = 1e-9

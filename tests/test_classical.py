@@ -182,6 +182,30 @@ def test_outputs_have_the_torch_trainers_form(corpus: dict, tmp_path: Path) -> N
     assert len(run.predictions) == raw["n_test"]
 
 
+def test_val_predictions_are_a_fit_on_the_training_actors_alone(corpus: dict,
+                                                                tmp_path: Path) -> None:
+    """val_predictions.csv (late fusion weighs models on it): the fold's validation files, scored
+    by the chosen C refitted without them, not by the model that trained on them."""
+    from ser.data.labels import encode
+
+    metrics = fit_fold(corpus, "egemaps_lr", 1, tmp_path)
+    rows = corpus["folds"][corpus["folds"]["fold"] == 1]
+    val = pd.read_csv(tmp_path / "val_predictions.csv")
+    assert sorted(val["file"]) == sorted(rows.loc[rows["split"] == "val", "file"])
+    features, files = read_shards(corpus["shards"], expect_kind="egemaps")
+    y, classes = encode(corpus["meta"].set_index("file").loc[files].reset_index(), "emotion")
+    index = {f: i for i, f in enumerate(files)}
+    x_val = features[[index[f] for f in val["file"]]]
+    train = [index[f] for f in rows.loc[rows["split"] == "train", "file"]]
+    refit = classical.LinearModel()._fit_path(features[train].astype(np.float64), y[train],
+                                              (metrics["C"],), False, 0, len(classes))[0]
+    probs = val[[f"p_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(probs, classical.softmax(classical.decision(x_val, *refit)))
+    loaded, _ = classical.load_npz(tmp_path / "model.npz")
+    assert not np.allclose(probs, loaded.probabilities(x_val))  # that one saw these files
+    assert (val["y_true"].to_numpy() == y[[index[f] for f in val["file"]]]).all()
+
+
 @pytest.mark.slow
 def test_pipeline_fits_the_family_per_fold(tmp_path_factory, ravdess16k: Path) -> None:
     """rule features (openSMILE kind) -> rule train_classical -> aggregate -> report."""

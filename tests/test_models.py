@@ -12,6 +12,7 @@ from ser.audio import fix_length, load_audio
 from ser.features.extract import extract
 from ser.features.image import compose_image
 from ser.models import build_model, get_spec, list_models
+from ser.models.registry import TORCH_FAMILIES
 
 N = 8
 FEATURE_PARAMS = {  # config.yaml's defaults
@@ -153,8 +154,9 @@ def seeded_loss(model, x, y, seed: int = 0) -> torch.Tensor:
     return F.cross_entropy(model(x), y)
 
 
-# the classical family is no torch module: tests/test_classical.py fits and reloads it
-TORCH_MODELS = [n for n in list_models() if get_spec(n).family != "classical"]
+# the classical and fusion families are no torch modules: tests/test_classical.py and
+# tests/test_fusion.py fit them
+TORCH_MODELS = [n for n in list_models() if get_spec(n).family in TORCH_FAMILIES]
 
 
 @pytest.mark.slow

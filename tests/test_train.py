@@ -172,6 +172,14 @@ def test_final_epoch_without_validation_or_when_asked(tmp_path: Path, no_val: bo
     else:  # the final epoch is kept, so its validation scores are the ones recorded
         assert saved["val_unweighted_accuracy"] == pytest.approx(last["val_ua"])
         assert saved["val_accuracy"] == pytest.approx(last["val_acc"])
+    # the kept checkpoint's predictions of the validation files (late fusion weighs on them);
+    # a header only without validation actors
+    val = pd.read_csv(tmp_path / "out" / "val_predictions.csv")
+    test = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert list(val.columns) == list(test.columns)
+    assert set(val["actor"]) == (set() if no_val else {3}) and len(val) == metrics["n_val"]
+    if not no_val:
+        assert (val["y_pred"] == val["y_true"]).mean() == pytest.approx(last["val_acc"])
 
 
 def test_outputs_load_with_weights_only(tmp_path: Path) -> None:

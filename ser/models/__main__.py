@@ -15,6 +15,9 @@ def model_table(n_classes: int = 8) -> list[tuple[str, str, str, int, int]]:
             n = (N_FUNCTIONALS[spec.input.features[0]] + 1) * n_classes
             rows.append((name, spec.family, f"{spec.input.features[0]} (functionals)", n, n))
             continue
+        if spec.family == "fusion":  # one weight per member, which the config names
+            rows.append((name, spec.family, "its members' class probabilities", 0, 0))
+            continue
         model = build_model(name, n_classes)
         rows.append((name, spec.family, f"{'+'.join(spec.input.features)} ({size})",
                      sum(p.numel() for p in model.parameters() if p.requires_grad),

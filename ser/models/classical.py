@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ser.io import atomic_file
-from ser.metrics import classification_metrics
+from ser.metrics import classification_metrics, log_loss
 from ser.models.registry import InputSpec, ModelSpec, register
 
 LOSSES = ("logistic", "hinge")
@@ -147,10 +147,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def _log_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, None)).mean())
-
-
 def inner_cv(model: LinearModel, x: np.ndarray, y: np.ndarray, groups: np.ndarray,
              n_classes: int, class_weights: bool, seed: int) -> list[InnerScores]:
     """Scores of every C of `model.C_grid` over a GroupKFold of the actors in `groups`."""
@@ -169,7 +165,7 @@ def inner_cv(model: LinearModel, x: np.ndarray, y: np.ndarray, groups: np.ndarra
             for part in (va, tr):
                 probs = softmax(decision(x[part], *arrays))
                 m = classification_metrics(y[part], probs.argmax(1), n_classes)
-                scores.append((m["accuracy"], m["unweighted_accuracy"], _log_loss(probs, y[part])))
+                scores.append((m["accuracy"], m["unweighted_accuracy"], log_loss(probs, y[part])))
             (va_wa, va_ua, va_loss), (tr_wa, _, tr_loss) = scores
             table[i, j] = (va_wa, va_ua, va_loss, tr_wa, tr_loss)
     mean = table.mean(1)

@@ -3,7 +3,9 @@
 Each family module decorates its builder with `register(spec)`; a builder has the signature
 ``builder(n_classes, pretrained, cache_dir, **hparams) -> nn.Module``; the `classical` family's
 builders return an unfitted scikit-learn-backed `ser.models.classical.LinearModel` instead, which
-`ser.train.classical` fits (rule train_classical) rather than the torch trainer. `build_model` records where
+`ser.train.classical` fits (rule train_classical) rather than the torch trainer, and the `fusion`
+family's an unfitted `ser.models.fusion.LateFusion`, whose weights `ser.train.fusion` chooses from
+its members' predictions (rule fuse). `build_model` records where
 the initial weights came from on the returned model (see `ser.models.weights`), so the trainer can
 write it into every fold's metrics.
 """
@@ -18,7 +20,9 @@ from typing import Literal
 
 from torch import nn
 
-Family = Literal["scratch", "transfer", "classical"]
+Family = Literal["scratch", "transfer", "classical", "fusion"]
+# the families the torch trainer trains (rules train and final_train) and `ser predict` reads
+TORCH_FAMILIES = ("scratch", "transfer")
 _PACKAGE = "ser.models"
 
 
@@ -53,7 +57,7 @@ class ModelSpec:
     weight_files: Callable[[str, Mapping], list] | None = None
 
 
-Builder = Callable[..., nn.Module]  # or a classical LinearModel
+Builder = Callable[..., nn.Module]  # or a classical LinearModel, or a LateFusion
 _REGISTRY: dict[str, tuple[ModelSpec, Builder]] = {}
 
 

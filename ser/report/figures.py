@@ -19,8 +19,9 @@ from ser.metrics import confusion_matrix
 from ser.report.inputs import FoldRun, RunData
 
 DPI = 90
-FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728", "classical": "#2ca02c"}
-COLOUR_NAMES = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green"}
+FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728", "classical": "#2ca02c",
+                  "fusion": "#9467bd"}
+COLOUR_NAMES = {"#1f77b4": "blue", "#d62728": "red", "#2ca02c": "green", "#9467bd": "purple"}
 INTENSITY = {1: "normal", 2: "strong"}
 
 
@@ -119,18 +120,23 @@ def groups_figure(model: str, runs: list[FoldRun]) -> Figure:
 def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
     fig = Figure(figsize=(8.4, 3.2), layout="constrained")
     axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
-    # a classical model's history has one row per candidate C of its inner cross-validation
+    # a classical model's history has one row per candidate C of its inner cross-validation, a
+    # fusion's one per candidate weighting (x: the first member's weight when there are two)
     by_c = all("C" in run.history for run in runs) and bool(runs)
+    by_w = [c for c in runs[0].history if c.startswith("w_")] if runs else []
+    by_w = by_w if len(by_w) == 2 else []
     for run, colour in zip(runs, [f"C{i}" for i in range(len(runs))]):
         h = run.history
-        x = h["C"] if by_c else h["epoch"]
+        x = h["C"] if by_c else h[by_w[0]] if by_w else h["epoch"]
         for ax, what in zip(axes, ("loss", "acc")):
-            ax.plot(x, h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
+            if pd.to_numeric(h[f"train_{what}"], errors="coerce").notna().any():  # not a fusion
+                ax.plot(x, h[f"train_{what}"], color=colour, label=f"fold {run.fold} train")
             val = pd.to_numeric(h[f"val_{what}"], errors="coerce")
             if val.notna().any():
                 ax.plot(x, val, color=colour, ls="--", label=f"fold {run.fold} val")
     for ax, what in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("C (inner cross-validation means)" if by_c else "epoch")
+        ax.set_xlabel("C (inner cross-validation means)" if by_c else
+                      f"weight of {by_w[0][2:]} (candidate weightings)" if by_w else "epoch")
         if by_c:
             ax.set_xscale("log")
         ax.set_ylabel(what)

@@ -67,6 +67,13 @@ SELECTION = ("Each family is represented by one model, chosen without the test f
              "test-best model and then testing it on the same folds would overstate its lead.")
 
 
+FUSION_NOTE = ("The fusion family averages the class probabilities of other models of this run "
+               "with weights chosen on each training fold's validation actors, never on test "
+               "actors; its validation UA is that of the chosen weights on those same files (and "
+               "a torch member's checkpoint was chosen on them too), so it is optimistic, unlike "
+               "its test scores.")
+
+
 def comparison_html(run: RunData, cmp: FamilyComparison) -> tuple[str, str]:
     """(answer sentence, section (2)) from the paired comparisons of the families."""
     n_folds = run.metrics["fold"].nunique()
@@ -74,6 +81,8 @@ def comparison_html(run: RunData, cmp: FamilyComparison) -> tuple[str, str]:
     answer = answer_sentence(run.protocol, text, cmp, run.metrics, run.corpus)
     title = "CNNs from scratch against transfer learning"
     parts = [_p(SELECTION, "selection-rule"), tables.representatives_table(cmp, run)]
+    if "fusion" in set(run.metrics["family"]):
+        parts.append(_p(FUSION_NOTE, "fusion-note", "note"))
     headline = cmp.headline
     if headline is None:
         reason = cmp.reason()
@@ -128,7 +137,8 @@ def provenance_html(run: RunData, generated: datetime) -> str:
              "config sha256": config_hash(run.config),
              "device": ", ".join(sorted(m["device"].astype(str).unique())) if "device" in m
              else "n/a",
-             "seeds": ", ".join(sorted(m["seed"].astype(str).unique())) if "seed" in m else "n/a",
+             "seeds": ", ".join(sorted(m["seed"].dropna().astype(str).unique()))
+             if "seed" in m else "n/a",
              "folds trained": f"{min(finished):%Y-%m-%d %H:%M} to {max(finished):%Y-%m-%d %H:%M}"
                               " UTC",
              "report generated": f"{generated:%Y-%m-%d %H:%M} UTC"}

@@ -14,27 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from ser.data.provenance import read_corpus_record
+from ser.io import read_table, require_columns
 from ser.report.aggregate import read_metrics_csv
 
 PACKAGES = ("torch", "torchaudio", "torchvision", "timm", "snakemake", "numpy", "scipy",
             "scikit-learn", "pandas", "matplotlib")
 BENCHMARK_COLUMNS = ("s", "max_rss", "max_vms", "io_in", "io_out", "mean_load", "cpu_time")
-
-
-def _read_csv(path: str | Path, what: str, columns: Iterable[str]) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{path}: cannot read {what}: {exc}") from exc
-    return _require(table, columns, path, what)
-
-
-def _require(table: pd.DataFrame, columns: Iterable[str], where, what: str) -> pd.DataFrame:
-    missing = [c for c in columns if c not in table]
-    if missing:
-        raise ValueError(f"{where}: {what} lacks columns {missing}")
-    return table
 
 
 @dataclass
@@ -57,14 +42,14 @@ def read_fold(fold_dir: str | Path, model: str, fold: int) -> FoldRun:
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{meta_path}: cannot read the class names: {exc!r}") from exc
     probs = [f"p_{c}" for c in classes]
-    pred = _read_csv(fold_dir / "predictions.csv", "predictions",
+    pred = read_table(fold_dir / "predictions.csv", "predictions",
                      ["file", "actor", "gender", "intensity", "y_true", "y_pred", *probs])
     for col in ("y_true", "y_pred"):
         bad = ~pred[col].between(0, len(classes) - 1)
         if bad.any():
             raise ValueError(f"{fold_dir / 'predictions.csv'}: {col} has labels outside "
                              f"0..{len(classes) - 1} ({int(bad.sum())} rows)")
-    hist = _read_csv(fold_dir / "history.csv", "training history",
+    hist = read_table(fold_dir / "history.csv", "training history",
                      ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"])
     finished = datetime.fromtimestamp(meta_path.stat().st_mtime, tz=timezone.utc)
     return FoldRun(model, fold, classes, pred, hist, finished)
@@ -78,7 +63,7 @@ def read_benchmarks(paths: Iterable[str | Path]) -> pd.DataFrame:
     """
     rows = []
     for path in sorted(Path(p) for p in paths):
-        table = _read_csv(path, "Snakemake benchmark", ["s", "max_rss"])
+        table = read_table(path, "Snakemake benchmark", ["s", "max_rss"])
         values = {c: pd.to_numeric(table[c], errors="coerce") for c in BENCHMARK_COLUMNS
                   if c in table}
         rows.append({"rule": path.parent.name, "job": path.stem,
@@ -91,9 +76,9 @@ def published_results(path: str | Path | None = None) -> pd.DataFrame:
     """Published RAVDESS results (the copy shipped in ser/reference unless `path` is given)."""
     columns = ["source", "protocol", "model", "weights", "n_classes", "accuracy"]
     if path is not None:
-        return _read_csv(path, "published results", columns)
+        return read_table(path, "published results", columns)
     text = resources.files("ser").joinpath("reference", "published_results.csv").read_text()
-    return _require(pd.read_csv(io.StringIO(text)), columns, "ser/reference/published_results.csv",
+    return require_columns(pd.read_csv(io.StringIO(text)), columns, "ser/reference/published_results.csv",
                     "published results")
 
 
@@ -149,8 +134,8 @@ def load_run(metrics_csv: str | Path, models_dir: str | Path, folds_csv: str | P
     metrics = read_metrics_csv(metrics_csv)
     folds = {(m, int(k)): read_fold(Path(models_dir) / m / f"fold_{int(k)}", m, int(k))
              for m, k in zip(metrics["model"], metrics["fold"])}
-    fold_lists = _read_csv(folds_csv, "fold lists", ["fold", "file", "actor", "split"])
-    metadata = _read_csv(metadata_csv, "corpus metadata", ["file", "actor", "emotion"])
+    fold_lists = read_table(folds_csv, "fold lists", ["fold", "file", "actor", "split"])
+    metadata = read_table(metadata_csv, "corpus metadata", ["file", "actor", "emotion"])
     corpus = None if corpus_json is None else read_corpus_record(corpus_json)
     return RunData(metrics, folds, fold_lists, metadata, read_benchmarks(benchmark_paths),
                    published_results(published_csv), dict(config), corpus)

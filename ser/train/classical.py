@@ -3,6 +3,12 @@
 Writes the same files as the torch trainer (ser.train.outputs), except that the model is
 `model.npz` (arrays only, `np.load(allow_pickle=False)`) instead of `model.pt`:
 - `predictions.csv`: the test files with y_true, y_pred and p_<class> columns;
+- `val_predictions.csv`: the same for the fold's validation files, for late fusion
+  (ser.train.fusion). The model itself has seen them (its training pool holds the validation
+  actors), so they come from a second fit of the chosen C, with the same standardisation, class
+  weights and seed, on the fold's training actors alone. C was chosen by an inner
+  cross-validation that pooled those validation actors with the training ones, so these scores
+  are slightly optimistic, as the torch trainer's are; a header only when there are none;
 - `metrics.json`: the same keys as the torch trainer's. The fold's training and validation actors
   are pooled (`n_train`; `n_val` is 0), because the inner cross-validation over them is the
   validation: `val_accuracy` and `val_unweighted_accuracy` are the inner-CV means (WA, UA) of
@@ -23,7 +29,8 @@ import pandas as pd
 from ser.train.config import TrainConfig
 from ser.models.registry import InputSpec
 from ser.train.data import FoldData
-from ser.train.outputs import peak_memory_mb, predictions_table, write_csv, write_json
+from ser.models.classical import decision, softmax
+from ser.train.outputs import peak_memory_mb, write_csv, write_json, write_predictions
 from ser.train.run import TrainJob, split_model_config
 
 
@@ -69,7 +76,8 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
     start = time.monotonic()
     with threadpool_limits(limits=max(1, int(job.threads or 1))):
         model.fit(x, y, actors, data.n_classes, class_weights=cfg.class_weights, seed=cfg.seed)
-    seconds = time.monotonic() - start
+        seconds = time.monotonic() - start
+        val_probs = validation_probabilities(model, data, kind, cfg)
     history = history_table(model)
     log.info("inner cross-validation (UA by C):\n%s", history.to_string(index=False))
     probs = model.probabilities(data.splits["test"].features[kind].numpy())
@@ -77,24 +85,37 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
             "weights": model.weights_description, "pretrained": pretrained, "features": [kind],
             "input_size": None, "protocol": job.protocol.get("scheme"), "hparams": hparams}
     metrics = fold_metrics(model, data, probs, info, cfg, seconds)
-    write_outputs(Path(job.out_dir), model, data, probs, history, metrics)
+    write_outputs(Path(job.out_dir), model, data, (probs, val_probs), history, metrics)
     log.info("fold %d: C %g, inner UA %.4f, test UA %.4f, WA %.4f", job.fold, model.C,
              metrics["val_unweighted_accuracy"], metrics["unweighted_accuracy"],
              metrics["accuracy"])
     return metrics
 
 
-def write_outputs(out: Path, model, data: FoldData, probs: np.ndarray, history: pd.DataFrame,
-                  metrics: dict) -> None:
-    """model.npz, history.csv, predictions.csv, then metrics.json (its presence means the fold
-    is complete), each written atomically."""
+def validation_probabilities(model, data: FoldData, kind: str, cfg: TrainConfig) -> np.ndarray:
+    """The validation files' probabilities by the chosen C refitted on the training actors
+    alone (see the module docstring)."""
+    train, val = data.splits["train"], data.splits["val"]
+    if not len(val):
+        return np.zeros((0, data.n_classes))
+    x = np.asarray(train.features[kind].numpy(), np.float64)
+    arrays = model._fit_path(x, train.y.numpy(), (model.C,), cfg.class_weights, cfg.seed,
+                             data.n_classes)[0]
+    return softmax(decision(val.features[kind].numpy(), *arrays))
+
+
+def write_outputs(out: Path, model, data: FoldData, probs: tuple[np.ndarray, np.ndarray],
+                  history: pd.DataFrame, metrics: dict) -> None:
+    """model.npz, history.csv, predictions.csv and val_predictions.csv (`probs`: test and
+    validation), then metrics.json (its presence means the fold is complete), each written
+    atomically."""
     from ser.models.classical import save_npz
 
     out.mkdir(parents=True, exist_ok=True)
     save_npz(model, list(data.classes), out / "model.npz", feature=metrics["features"][0],
              fold=data.fold)
     write_csv(history, out / "history.csv")
-    write_csv(predictions_table(data, probs), out / "predictions.csv")
+    write_predictions(out, data, *probs)
     write_json(metrics, out / "metrics.json")
 
 

@@ -273,6 +273,7 @@ def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dic
             device: torch.device) -> dict:
     data = trainer.data
     probs, _ = trainer.predict("test")
+    val_probs, _ = trainer.predict("val")  # for late fusion (ser.train.fusion)
     y_true = data.splits["test"].y.cpu().numpy()
     scores = classification_metrics(y_true, probs.argmax(1), data.n_classes)
     if not len(y_true):  # a final model: nothing tested, no score to claim
@@ -286,5 +287,5 @@ def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dic
                "device": str(device), "seed": trainer.cfg.seed, "classes": list(data.classes),
                "peak_memory_mb": outputs.peak_memory_mb(device)}
     outputs.write_fold_outputs(Path(out_dir), trainer.evaluated.state_dict(), data, probs,
-                               progress.history, metrics, info)
+                               progress.history, metrics, info, val_probs)
     return metrics

@@ -7,6 +7,9 @@
 - `history.csv`: one row per epoch.
 - `predictions.csv`: one row per test file: file, actor, gender, intensity, y_true and y_pred as
   class indices into metrics.json's `classes`, and p_<class> probabilities.
+- `val_predictions.csv`: the same for the fold's validation files, by the kept checkpoint (the
+  one chosen on those files, so its scores there are optimistic); a header only when the
+  protocol holds out no validation actors. Late fusion (ser.train.fusion) weighs models on it.
 - `metrics.json`: the fold's scores and provenance.
 """
 from __future__ import annotations
@@ -64,6 +67,10 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
+    if path.suffix in (".npz", ".json"):  # rule train_classical's and rule fuse's models
+        raise CheckpointError(f"{path}: a {'classical' if path.suffix == '.npz' else 'fusion'} "
+                              "model, which ser predict and ser export do not read yet (they "
+                              "read a torch model.pt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle and zip errors alike mean "not a checkpoint"
@@ -81,10 +88,10 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def predictions_table(data: FoldData, probs: np.ndarray) -> pd.DataFrame:
-    test = data.splits["test"]
-    table = test.rows.reset_index(drop=True).copy()
-    table["y_true"] = test.y.cpu().numpy()
+def predictions_table(data: FoldData, probs: np.ndarray, split: str = "test") -> pd.DataFrame:
+    part = data.splits[split]
+    table = part.rows.reset_index(drop=True).copy()
+    table["y_true"] = part.y.cpu().numpy()
     table["y_pred"] = probs.argmax(1)
     for i, name in enumerate(data.classes):
         table[f"p_{name}"] = probs[:, i]
@@ -101,14 +108,23 @@ def write_json(value: dict, path: Path) -> None:
         tmp.write_text(json.dumps(value, indent=2, allow_nan=True) + "\n")
 
 
+def write_predictions(out_dir: Path, data: FoldData, probs: np.ndarray,
+                      val_probs: np.ndarray) -> None:
+    """predictions.csv and val_predictions.csv of a cross-validation fold; a final model has no
+    test actors, and neither."""
+    if len(data.splits["test"]):
+        write_csv(predictions_table(data, probs), out_dir / "predictions.csv")
+        write_csv(predictions_table(data, val_probs, "val"), out_dir / "val_predictions.csv")
+
+
 def write_fold_outputs(out_dir: Path, state_dict: Mapping[str, torch.Tensor], data: FoldData,
-                       probs: np.ndarray, history: list[dict], metrics: dict, info: dict) -> None:
-    """model.pt, history.csv, predictions.csv and metrics.json; metrics.json last, so its
-    presence means the fold is complete."""
+                       probs: np.ndarray, history: list[dict], metrics: dict, info: dict,
+                       val_probs: np.ndarray) -> None:
+    """model.pt, history.csv, predictions.csv, val_predictions.csv and metrics.json;
+    metrics.json last, so its presence means the fold is complete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_file(out_dir / "model.pt") as tmp:
         torch.save(checkpoint(state_dict, data, info), tmp)
     write_csv(pd.DataFrame(history), out_dir / "history.csv")
-    if len(data.splits["test"]):  # a final model has no test actors
-        write_csv(predictions_table(data, probs), out_dir / "predictions.csv")
+    write_predictions(out_dir, data, probs, val_probs)
     write_json(metrics, out_dir / "metrics.json")
