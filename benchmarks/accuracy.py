@@ -63,7 +63,7 @@ from ser.report.inputs import published_results  # noqa: E402
 from ser.report.published import FOLD_FILES, comparability  # noqa: E402
 
 # alexnet_attn rather than resnet18: one step takes 0.81 s on one core against 2.14 s
-CPU_MODELS = ["kaggle_cnn1d", "cnnx", "cnn1d_lstm", "alexnet_attn"]
+CPU_MODELS = ["kaggle_cnn1d", "cnnx", "cnn1d_lstm", "cnn6", "alexnet_attn"]
 # Our model names against the `model` column of the published table (dchung1209/RAVDESS rows).
 PUBLISHED_NAMES = {"cnnx": "CNN-X", "cnn1d_lstm": "1DCNNLSTM", "cnn14_attn": "CNN-14 + Attn",
                    "resnet18": "ResNet", "vgg19_bn_attn": "VGG19 + Attn",
