@@ -129,11 +129,11 @@ def test_editing_one_model_family_source_reruns_only_that_model(tiny_run, tiny_c
 
 def test_editing_a_shared_layer_reruns_exactly_the_models_built_from_it(tiny_run, tiny_config,
                                                                        tiny):
-    """ser/models/panns.py holds ConvBlock and init_layer, which dchung.py and kaggle.py import
+    """ser/models/panns.py holds ConvBlock and init_layer, which dchung.py, kaggle.py and cnn6.py import
     too: editing it reruns those models (here kaggle_cnn1d), not resnet18."""
     panns = REPO / "ser" / "models" / "panns.py"
     users = {name for name in list_models() if str(panns) in model_sources(name)}
-    assert users == {"cnn14", "cnnx", "cnn1d_lstm", "cnn14_attn", "kaggle_cnn1d"}
+    assert users == {"cnn14", "cnnx", "cnn1d_lstm", "cnn14_attn", "kaggle_cnn1d", "cnn6"}
     with edited(panns, "# edited by tests/test_incremental.py (restored afterwards)\n"):
         jobs = dry_run(tiny_run, tiny_config)
     assert set(jobs) == train_jobs(tiny, "kaggle_cnn1d") | DOWNSTREAM

@@ -100,7 +100,8 @@ class WeightEMA:
         if not 0 < decay < 1:
             raise ValueError(f"training.ema must be in (0, 1), got {decay}")
         self.decay, self.steps = decay, 0
-        self.module = copy.deepcopy(model).eval()
+        self.module = copy.deepcopy(model)
+        self.module.train(False)
         for p in self.module.parameters():
             p.requires_grad_(False)
 
