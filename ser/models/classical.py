@@ -113,9 +113,17 @@ class LinearModel:
         self.inner = inner_cv(self, x, y, groups, n_classes, class_weights, seed)
         best = max(self.inner, key=lambda s: (s.val_unweighted_accuracy, -s.C))
         self.C = best.C
-        self.coef, self.intercept, self.mean, self.scale = self._fit_path(
-            x, y, (self.C,), class_weights, seed, n_classes)[0]
+        self.coef, self.intercept, self.mean, self.scale = self.fit_chosen(
+            x, y, n_classes, class_weights, seed)
         return self
+
+    def fit_chosen(self, x: np.ndarray, y: np.ndarray, n_classes: int,
+                   class_weights: bool = False, seed: int = 0) -> tuple[np.ndarray, ...]:
+        """(coef, intercept, mean, scale) of the chosen C fitted on `x` alone; the model itself
+        is left as it is (late fusion refits it on the training actors without the validation
+        ones)."""
+        x = np.asarray(x, np.float64)
+        return self._fit_path(x, y, (self.C,), class_weights, seed, n_classes)[0]
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) softmax of the decision values, from the stored arrays only."""

@@ -43,14 +43,14 @@ def read_fold(fold_dir: str | Path, model: str, fold: int) -> FoldRun:
         raise ValueError(f"{meta_path}: cannot read the class names: {exc!r}") from exc
     probs = [f"p_{c}" for c in classes]
     pred = read_table(fold_dir / "predictions.csv", "predictions",
-                     ["file", "actor", "gender", "intensity", "y_true", "y_pred", *probs])
+                      ["file", "actor", "gender", "intensity", "y_true", "y_pred", *probs])
     for col in ("y_true", "y_pred"):
         bad = ~pred[col].between(0, len(classes) - 1)
         if bad.any():
             raise ValueError(f"{fold_dir / 'predictions.csv'}: {col} has labels outside "
                              f"0..{len(classes) - 1} ({int(bad.sum())} rows)")
     hist = read_table(fold_dir / "history.csv", "training history",
-                     ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"])
+                      ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"])
     finished = datetime.fromtimestamp(meta_path.stat().st_mtime, tz=timezone.utc)
     return FoldRun(model, fold, classes, pred, hist, finished)
 
@@ -78,8 +78,8 @@ def published_results(path: str | Path | None = None) -> pd.DataFrame:
     if path is not None:
         return read_table(path, "published results", columns)
     text = resources.files("ser").joinpath("reference", "published_results.csv").read_text()
-    return require_columns(pd.read_csv(io.StringIO(text)), columns, "ser/reference/published_results.csv",
-                    "published results")
+    return require_columns(pd.read_csv(io.StringIO(text)), columns,
+                           "ser/reference/published_results.csv", "published results")
 
 
 def package_versions() -> dict[str, str]:

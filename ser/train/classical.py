@@ -98,9 +98,8 @@ def validation_probabilities(model, data: FoldData, kind: str, cfg: TrainConfig)
     train, val = data.splits["train"], data.splits["val"]
     if not len(val):
         return np.zeros((0, data.n_classes))
-    x = np.asarray(train.features[kind].numpy(), np.float64)
-    arrays = model._fit_path(x, train.y.numpy(), (model.C,), cfg.class_weights, cfg.seed,
-                             data.n_classes)[0]
+    arrays = model.fit_chosen(train.features[kind].numpy(), train.y.numpy(), data.n_classes,
+                              cfg.class_weights, cfg.seed)
     return softmax(decision(val.features[kind].numpy(), *arrays))
 
 

@@ -35,7 +35,7 @@ from ser.io import read_json_object, read_table
 from ser.metrics import classification_metrics
 from ser.models.fusion import LateFusion
 from ser.train.data import ROW_COLUMNS
-from ser.train.outputs import write_csv, write_json
+from ser.train.outputs import probability_table, write_csv, write_json
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,9 @@ def check_members(members: Sequence[Member], files: Mapping[str, list[str]], fol
 
 def fused_table(member: Member, split: str, probs: np.ndarray) -> pd.DataFrame:
     """A predictions table of `member`'s files with the fused probabilities."""
-    table = member.tables[split][[*ROW_COLUMNS, "y_true"]].copy()
-    table["y_pred"] = probs.argmax(1)
-    for i, name in enumerate(member.metrics["classes"]):
-        table[f"p_{name}"] = probs[:, i]
-    return table
+    table = member.tables[split]
+    return probability_table(table[ROW_COLUMNS], table["y_true"].to_numpy(), probs,
+                             list(member.metrics["classes"]))
 
 
 def history_table(fusion: LateFusion) -> pd.DataFrame:

@@ -88,14 +88,20 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def predictions_table(data: FoldData, probs: np.ndarray, split: str = "test") -> pd.DataFrame:
-    part = data.splits[split]
-    table = part.rows.reset_index(drop=True).copy()
-    table["y_true"] = part.y.cpu().numpy()
+def probability_table(rows: pd.DataFrame, y_true: np.ndarray, probs: np.ndarray,
+                      classes: list[str]) -> pd.DataFrame:
+    """The predictions.csv layout: `rows` (file, actor, ...), y_true, y_pred and p_<class>."""
+    table = rows.reset_index(drop=True).copy()
+    table["y_true"] = np.asarray(y_true)
     table["y_pred"] = probs.argmax(1)
-    for i, name in enumerate(data.classes):
+    for i, name in enumerate(classes):
         table[f"p_{name}"] = probs[:, i]
     return table
+
+
+def predictions_table(data: FoldData, probs: np.ndarray, split: str = "test") -> pd.DataFrame:
+    part = data.splits[split]
+    return probability_table(part.rows, part.y.cpu().numpy(), probs, list(data.classes))
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
