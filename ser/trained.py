@@ -23,7 +23,7 @@ from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
 from ser.train.loop import resolve_device
-from ser.train.outputs import load_checkpoint
+from ser.train.outputs import CheckpointError, load_checkpoint
 
 
 @dataclass
@@ -79,6 +79,11 @@ def load_trained(path: str | Path, device: str | torch.device | None = None) -> 
 
     ckpt = load_checkpoint(path)
     info, device = ckpt["info"], resolve_device(device)
+    if info.get("speaker_norm"):
+        raise CheckpointError(
+            f"{path}: trained with speaker normalisation (training.speaker_norm), so each input "
+            "needs its speaker's statistics, which ser predict and ser export do not compute: "
+            "use a model trained with speaker_norm: false")
     model = build_model(info["arch"], len(ckpt["classes"]), "none", **info["build_hparams"])
     model.load_state_dict(ckpt["state_dict"])
     model.to(device)

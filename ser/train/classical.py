@@ -67,7 +67,8 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
         raise ValueError(f"{job.model_name}: arch {arch} is a {spec.family} model; rule train fits it")
     kind = spec.input.features[0]
     data = FoldData.from_files(job.feature_shards, job.metadata_csv, job.folds_csv, job.fold,
-                               job.label_set, InputSpec((kind,)), job.feature_params)
+                               job.label_set, InputSpec((kind,)), job.feature_params,
+                               cfg.speaker_norm)
     model = models.build_model(arch, data.n_classes, pretrained, **hparams)
     x, y, actors = training_arrays(data, kind)
     log.info("fitting %s (%s, %s) on fold %d: %d files of actors %s; test actors %s", job.model_name,

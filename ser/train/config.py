@@ -12,6 +12,8 @@ Choices that the config does not spell out:
   (ser.train.recipe).
 - `normalise` z-scores each frequency bin (or image channel) with the training split's statistics.
   `false` feeds the features as stored, as dchung1209 fed his dB images to his CNNs.
+  `speaker_norm` first z-scores every file's stored features with its own speaker's statistics
+  (ser.train.normalise.by_speaker); it reads the test speakers' unlabelled files.
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     normalise: bool = True
+    speaker_norm: bool = False      # z-score per speaker first, test speakers too (transductive)
     select: str = "best_val"
     device: str | None = None
 

@@ -23,7 +23,7 @@ from ser.data.folds import FINAL_FOLD
 from ser.data.ravdess import read_metadata
 from ser.features.image import IMAGE, compose_image
 from ser.models.registry import InputSpec
-from ser.train.normalise import Normaliser, fit_normaliser
+from ser.train.normalise import Normaliser, by_speaker, fit_normaliser
 
 SPLITS = ("train", "val", "test")
 ROW_COLUMNS = ["file", "actor", "gender", "intensity"]
@@ -109,7 +109,9 @@ class LabelledFold:
     @classmethod
     def build(cls, features: Mapping[str, tuple[np.ndarray, Sequence[str]]],
               metadata: pd.DataFrame, folds: pd.DataFrame, fold: int, label_set: str,
-              kinds: Sequence[str]) -> LabelledFold:
+              kinds: Sequence[str], speaker_norm: bool = False) -> LabelledFold:
+        """`speaker_norm` z-scores every file's features with its own speaker's statistics
+        (ser.train.normalise.by_speaker, transductive) instead of leaving them as stored."""
         missing = sorted(set(kinds) - set(features))
         if missing:
             raise ValueError(f"the model reads {missing} but no shards of them were given")
@@ -121,6 +123,8 @@ class LabelledFold:
         meta = _check_metadata(metadata, table, files, fold)
         y_all, classes = label_sets.encode(meta.reset_index(), label_set)
         splits = _splits(arrays, files, meta, dict(zip(meta.index, y_all)), table)
+        if speaker_norm:
+            _normalise_speakers(splits)
         if not len(splits["train"]):
             raise ValueError(f"fold {fold} has no training files")
         if not len(splits["test"]) and fold != FINAL_FOLD:
@@ -131,7 +135,8 @@ class LabelledFold:
     @classmethod
     def read(cls, feature_shards: Mapping[str, Sequence[str | Path]], metadata_csv: str | Path,
              folds_csv: str | Path, fold: int, label_set: str, kinds: Sequence[str],
-             feature_params: Mapping[str, dict] | None = None) -> LabelledFold:
+             feature_params: Mapping[str, dict] | None = None, speaker_norm: bool = False
+             ) -> LabelledFold:
         """Read the shards of `kinds` (checked against `feature_params`) and the two tables."""
         from ser.features.shards import read_shards
 
@@ -143,7 +148,7 @@ class LabelledFold:
             features[kind] = read_shards([Path(p) for p in feature_shards[kind]],
                                          expect_kind=kind, expect_params=params)
         return cls.build(features, read_metadata(metadata_csv), pd.read_csv(folds_csv), fold,
-                         label_set, kinds)
+                         label_set, kinds, speaker_norm)
 
 
 def _splits(arrays: dict, files: list[str], meta: pd.DataFrame, label: dict,
@@ -159,6 +164,22 @@ def _splits(arrays: dict, files: list[str], meta: pd.DataFrame, label: dict,
                               for k, a in arrays.items()},
                              torch.tensor([label[f] for f in chosen], dtype=torch.int64), rows)
     return splits
+
+
+def _normalise_speakers(splits: dict[str, Split]) -> None:
+    """Every kind of every split z-scored per speaker, the statistics of an actor taken over all
+    of that actor's files in any split (by_speaker)."""
+    names = [n for n in SPLITS if len(splits[n])]
+    actors = torch.cat([torch.tensor(splits[n].rows["actor"].to_numpy(dtype=np.int64))
+                        for n in names])
+    sizes = [len(splits[n]) for n in names]
+    for kind in splits[names[0]].features:
+        if kind == "waveform":
+            raise ValueError("speaker normalisation (training.speaker_norm) applies to spectral "
+                             "features and functionals, not to the raw waveform")
+        joined = by_speaker(torch.cat([splits[n].features[kind] for n in names]), actors)
+        for name, part in zip(names, joined.split(sizes)):
+            splits[name].features[kind] = part
 
 
 class FoldData:
@@ -182,11 +203,11 @@ class FoldData:
     @classmethod
     def from_files(cls, feature_shards: Mapping[str, Sequence[str | Path]],
                    metadata_csv: str | Path, folds_csv: str | Path, fold: int, label_set: str,
-                   spec: InputSpec, feature_params: Mapping[str, dict] | None = None
-                   ) -> FoldData:
+                   spec: InputSpec, feature_params: Mapping[str, dict] | None = None,
+                   speaker_norm: bool = False) -> FoldData:
         """Read the shards of the kinds `spec` needs (checked against `feature_params`)."""
         return cls(LabelledFold.read(feature_shards, metadata_csv, folds_csv, fold, label_set,
-                                     tuple(spec.features), feature_params), spec)
+                                     tuple(spec.features), feature_params, speaker_norm), spec)
 
     # what the trainer and the outputs read of the labelled fold
     splits = property(lambda self: self.labelled.splits)

@@ -127,7 +127,7 @@ def run_training(job: TrainJob, log: logging.Logger,
     spec = models.get_spec(arch)
     in_spec, build_hparams = input_spec(spec, hparams)
     data = FoldData.from_files(job.feature_shards, job.metadata_csv, job.folds_csv, job.fold,
-                               job.label_set, in_spec, job.feature_params)
+                               job.label_set, in_spec, job.feature_params, cfg.speaker_norm)
     # the initial weights are part of what the seed must fix
     state.seed_everything(cfg.seed, resolve_device(cfg.device))
     build_hparams = with_data_shape(spec, build_hparams, data)
@@ -138,6 +138,7 @@ def run_training(job: TrainJob, log: logging.Logger,
             "features": list(in_spec.features),
             "input_size": None if in_spec.size is None else list(in_spec.size),
             "protocol": job.protocol.get("scheme"), "hparams": hparams,
+            "speaker_norm": cfg.speaker_norm,
             "build_hparams": build_hparams,
             "preprocessing": preprocessing(job.feature_shards, in_spec.features,
                                            job.metadata_csv)}
