@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
+from ser.data.ravdess import folder_listing
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -100,12 +101,21 @@ def model_spec(model):
 
 
 def audio_source(wildcards=None):
-    """Where the audio files are: the user's folder, or the folder a rule unpacks/synthesises."""
+    """Where the audio files are: the user's folder, or the folder a rule unpacks/synthesises.
+
+    The user's folder is `ancient`: its modification time moves when it is copied, mounted or
+    touched, so the metadata follows its listing instead (corpus_listing)."""
     if SOURCE_KIND == "folder":
-        return str(SOURCE_PATH)
+        return ancient(str(SOURCE_PATH))
     if SOURCE_KIND == "synthetic":
         return "resources/synthetic/audio"
     return AUDIO_DIR
+
+
+def corpus_listing(wildcards=None):
+    """Names and sizes of the user's folder's audio files (ser.data.ravdess.folder_listing), a
+    param: adding, removing or replacing a file reruns the metadata, a touch does not."""
+    return folder_listing(SOURCE_PATH) if SOURCE_KIND == "folder" else ""
 
 
 def archive(wildcards):

@@ -63,6 +63,7 @@ rule metadata:
         "results/metadata.csv",
     params:
         actors=ACTORS,
+        listing=corpus_listing,
     log:
         "logs/metadata.log",
     benchmark:

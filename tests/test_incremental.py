@@ -139,3 +139,29 @@ def test_editing_a_shared_layer_reruns_exactly_the_models_built_from_it(tiny_run
     assert set(jobs) == train_jobs(tiny, "kaggle_cnn1d") | DOWNSTREAM
     for job in train_jobs(tiny, "kaggle_cnn1d"):
         assert jobs[job] == f"Updated input files: {panns}", jobs[job]
+
+
+def test_a_touched_corpus_folder_reruns_nothing_but_a_changed_file_does(ravdess16k, tiny_config,
+                                                                        tmp_path):
+    """Copying, mounting or touching the corpus folder moves its modification time; only its
+    listing (names and sizes) decides whether the metadata, and all after it, is rebuilt."""
+    corpus = tmp_path / "corpus"
+    for actor in (1, 2, 3, 4, 5, 6):
+        shutil.copytree(ravdess16k / f"Actor_{actor:02d}", corpus / f"Actor_{actor:02d}")
+    config = yaml.safe_load(tiny_config.read_text())
+    config["ravdess"]["source"] = str(corpus)
+    edit = override(tmp_path, yaml.safe_dump(config))
+    workdir = tmp_path / "run"
+    target = ("--cores", "1", "results/metadata.csv")  # after an option: not a config file
+    run_snakemake(workdir, *target, configfiles=(edit,))
+
+    later = os.stat(workdir / "results" / "metadata.csv").st_mtime_ns + 10**10
+    for folder in (corpus, *corpus.iterdir()):
+        os.utime(folder, ns=(later, later))
+    proc = run_snakemake(workdir, "-n", *target, configfiles=(edit,))
+    assert "Nothing to be done" in proc.stdout, proc.stdout[-2000:]
+
+    next(iter(sorted((corpus / "Actor_03").iterdir()))).unlink()
+    jobs = scheduled(run_snakemake(workdir, "-n", *target, configfiles=(edit,)).stdout)
+    assert set(jobs) == {"metadata"}, jobs
+    assert jobs["metadata"].startswith("Params have changed"), jobs["metadata"]

@@ -8,6 +8,7 @@ from the audio-only release, so song and video files are refused rather than sil
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections import defaultdict
@@ -233,6 +234,20 @@ def scan_corpus(root: str | Path, actors: Iterable[int] | None = None) -> pd.Dat
         raise CorpusError(root, problems)
     df = pd.DataFrame([r for r in rows if r["actor"] in wanted], columns=COLUMNS)
     return df.sort_values(["actor", "file"], ignore_index=True)
+
+
+def folder_listing(root: str | Path) -> str:
+    """A digest of the audio files `scan_corpus` would read under `root`: relative path and size.
+
+    The workflow reruns the metadata (and all that follows) when this changes, not when the
+    folder's modification time does: copying, re-mounting or touching a corpus folder moves that
+    time without changing a file, and would otherwise retrain every model.
+    """
+    root = Path(root)
+    digest = hashlib.blake2b(digest_size=16)
+    for path in _walk_audio(root, []):
+        digest.update(f"{path.relative_to(root)}\t{path.stat().st_size}\n".encode())
+    return digest.hexdigest()
 
 
 def write_metadata(df: pd.DataFrame, path: str | Path) -> None:
