@@ -101,10 +101,8 @@ def model_spec(model):
 
 
 def audio_source(wildcards=None):
-    """Where the audio files are: the user's folder, or the folder a rule unpacks/synthesises.
-
-    The user's folder is `ancient`: its modification time moves when it is copied, mounted or
-    touched, so the metadata follows its listing instead (corpus_listing)."""
+    """Where the audio files are: the user's folder (`ancient`: corpus_listing decides when it
+    changed), or the folder a rule unpacks/synthesises."""
     if SOURCE_KIND == "folder":
         return ancient(str(SOURCE_PATH))
     if SOURCE_KIND == "synthetic":
@@ -113,8 +111,7 @@ def audio_source(wildcards=None):
 
 
 def corpus_listing(wildcards=None):
-    """Names and sizes of the user's folder's audio files (ser.data.ravdess.folder_listing), a
-    param: adding, removing or replacing a file reruns the metadata, a touch does not."""
+    """A param: the digest of the user's folder's audio files (ser.data.ravdess.folder_listing)."""
     return folder_listing(SOURCE_PATH) if SOURCE_KIND == "folder" else ""
 
 

@@ -161,7 +161,7 @@ def test_a_touched_corpus_folder_reruns_nothing_but_a_changed_file_does(ravdess1
     proc = run_snakemake(workdir, "-n", *target, configfiles=(edit,))
     assert "Nothing to be done" in proc.stdout, proc.stdout[-2000:]
 
-    next(iter(sorted((corpus / "Actor_03").iterdir()))).unlink()
+    sorted((corpus / "Actor_03").iterdir())[0].unlink()
     jobs = scheduled(run_snakemake(workdir, "-n", *target, configfiles=(edit,)).stdout)
     assert set(jobs) == {"metadata"}, jobs
     assert jobs["metadata"].startswith("Params have changed"), jobs["metadata"]
