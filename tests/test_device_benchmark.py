@@ -124,3 +124,38 @@ def test_size_counts_the_carried_folders(tmp_path):
                           capture_output=True, text=True)
     assert over.returncode == 1 and "OVER the limit" in over.stdout
     assert "65.00 MiB" in over.stdout
+
+
+def test_preset_merges_as_snakemake_configfile_does():
+    """`--preset` must give the config Snakemake runs under `--configfile` with the same preset."""
+    import copy
+
+    import yaml
+    from snakemake.utils import update_config
+
+    run = load_run_module()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    preset = yaml.safe_load((REPO / "workflow/presets/dchung_4fold.yaml").read_text())
+    expected = copy.deepcopy(config)
+    update_config(expected, preset)
+    merged = run.overlay(config, preset)
+    assert merged == expected
+    assert merged["protocol"]["scheme"] == "dchung_4fold" and merged["protocol"]["k"] == 6
+    assert config["protocol"]["scheme"] == "emobox_6fold"  # the base is left as it was
+
+
+def test_preset_and_folds_pick_the_published_folds_and_only_the_named_one(
+        tmp_path, ravdess16k: Path, reference_dir: Path):
+    run_device(tmp_path / "out", tmp_path / "work", ravdess16k, "--budget-s", "0",
+               "--preset", str(REPO / "workflow/presets/dchung_4fold.yaml"), "--folds", "3")
+    info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert sorted(info["not_started"]) == ["cnnx fold 3", "kaggle_cnn1d fold 3"]
+    folds = pd.read_csv(tmp_path / "work" / "folds.csv")
+    published = pd.read_csv(reference_dir / "folds" / "dchung_4fold.csv")
+    tested = folds[folds["split"] == "test"].groupby("fold")["actor"].unique()
+    assert len(tested) == 4  # the 6 actors fall in all 4 of dchung's folds
+    for fold, actors in tested.items():
+        assert sorted(actors) == sorted(
+            a for a in published.loc[published["test_fold"] == fold, "actor"]
+            if a in {1, 11, 20, 4, 10, 12})
+    assert (folds["split"] != "val").all()  # the preset's n_val_actors: 0

@@ -78,6 +78,15 @@ def budget_guard(deadline: float, started: float, max_epochs: int):
     return check
 
 
+def overlay(base: dict, layer: dict) -> dict:
+    """`layer` merged into `base` key by key, as Snakemake's --configfile merges a preset."""
+    merged = dict(base)
+    for key, value in layer.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = overlay(merged[key], value) if both else value
+    return merged
+
+
 def prepare_data(corpus: Path, actors: list[int], protocol: dict, work: Path) -> list[int]:
     """results/metadata.csv and results/folds.csv, as the rules metadata and folds write them."""
     meta = scan_corpus(corpus, actors=actors)
@@ -235,10 +244,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/ser-device"),
                    help="metadata, folds, shards and checkpoints (not sent back)")
     p.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    p.add_argument("--preset", type=Path, nargs="*", default=[],
+                   help="workflow/presets files merged over --config, as --configfile does")
     p.add_argument("--weights-dir", type=Path, default=None,
                    help="pretrained weights at hand (default: the config's weights.cache_dir)")
     p.add_argument("--models", nargs="+", default=None, help="default: every config model")
     p.add_argument("--actors", nargs="+", type=int, default=None)
+    p.add_argument("--folds", nargs="+", type=int, default=None,
+                   help="only these folds (default: every fold of the protocol)")
     p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
     p.add_argument("--smoke", action="store_true",
                    help=f"CPU check of the command: {SMOKE}")
@@ -257,10 +270,13 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with job_log(args.out / "run.log", "device") as log:
         config = yaml.safe_load(args.config.read_text())
+        for preset in args.preset:
+            config = overlay(config, yaml.safe_load(preset.read_text()))
+        log.info("protocol %s, presets %s", config["protocol"], [str(p) for p in args.preset])
         args.weights_dir = args.weights_dir or Path(config["weights"]["cache_dir"])
         actors = sorted(args.actors or config["ravdess"]["actors"])
         folds = prepare_data(args.corpus, actors, config["protocol"], args.workdir)
-        jobs = job_order(args.models or list(config["models"]), folds)
+        jobs = job_order(args.models or list(config["models"]), args.folds or folds)
         log.info("%d jobs in order: %s", len(jobs), jobs)
         run_jobs(jobs, args, config, actors, log)
         log.info("done in %.0f s", time.time() - args.started_at)
