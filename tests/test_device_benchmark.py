@@ -159,3 +159,23 @@ def test_preset_and_folds_pick_the_published_folds_and_only_the_named_one(
             a for a in published.loc[published["test_fold"] == fold, "actor"]
             if a in {1, 11, 20, 4, 10, 12})
     assert (folds["split"] != "val").all()  # the preset's n_val_actors: 0
+
+
+def test_dchung_preset_plain_cnn14_is_the_attention_network_with_average_pooling():
+    """dchung1209's CNN-14 row (60.0 % WA) needs his network without attention: cnn14_avg."""
+    import torch
+    import yaml
+
+    from ser.models import build_model
+    from ser.train.run import split_model_config
+
+    run = load_run_module()
+    config = run.overlay(yaml.safe_load((REPO / "config.yaml").read_text()),
+                         yaml.safe_load((REPO / "workflow/presets/dchung_4fold.yaml").read_text()))
+    arch, pretrained, overrides, hparams = split_model_config("cnn14_avg",
+                                                              config["models"]["cnn14_avg"])
+    assert (arch, pretrained, overrides["epochs"]) == ("cnn14_attn", "none", 120)
+    model = build_model(arch, n_classes=8, pretrained=pretrained, **hparams).eval()
+    feature_map = torch.randn(2, 2048, 2, 4)
+    assert torch.allclose(model.attention(feature_map), feature_map.mean(dim=(2, 3)), atol=1e-5)
+    assert "cnn14_avg" not in yaml.safe_load((REPO / "config.yaml").read_text())["models"]

@@ -253,6 +253,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--folds", nargs="+", type=int, default=None,
                    help="only these folds (default: every fold of the protocol)")
     p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
     p.add_argument("--smoke", action="store_true",
                    help=f"CPU check of the command: {SMOKE}")
     args = p.parse_args(argv)
@@ -272,7 +273,10 @@ def main(argv: list[str] | None = None) -> None:
         config = yaml.safe_load(args.config.read_text())
         for preset in args.preset:
             config = overlay(config, yaml.safe_load(preset.read_text()))
-        log.info("protocol %s, presets %s", config["protocol"], [str(p) for p in args.preset])
+        if args.seed is not None:  # a rerun on another seed
+            config["training"] = {**config["training"], "seed": args.seed}
+        log.info("protocol %s, presets %s, seed %s", config["protocol"],
+                 [str(p) for p in args.preset], config["training"]["seed"])
         args.weights_dir = args.weights_dir or Path(config["weights"]["cache_dir"])
         actors = sorted(args.actors or config["ravdess"]["actors"])
         folds = prepare_data(args.corpus, actors, config["protocol"], args.workdir)
