@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ser.train.config import TrainConfig
 from ser.train.loop import Trainer, train_fold
-from ser.train.recipe import crop_starts, multi_crop, random_crop
+from ser.train.recipe import crop_starts, mel_shift, multi_crop, random_crop
 from test_train import LOG, N_FRAMES, assert_same_run, make_data, stop_after, Interrupt, tiny_cnn
 
 CROP = 12
@@ -46,7 +46,7 @@ def fixed_batch(t: Trainer, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_augmentations_change_training_inputs_only() -> None:
-    t = trainer()
+    t = trainer(replace(RECIPE, mel_shift=2))  # every augmentation of the recipe at once
     x, y = fixed_batch(t, "train")
     t.step(x, y)
     (seen,) = t.model.seen
@@ -98,6 +98,41 @@ def test_crops_are_windows_of_their_own_example() -> None:
         random_crop(x, 11, torch.Generator())
 
 
+def test_mel_shift_moves_each_example_by_its_own_bins_and_repeats_the_edge() -> None:
+    n_freq, n_time = 10, 3
+    x = (torch.arange(n_freq, dtype=torch.float32)[:, None] + 100 * torch.arange(16)[:, None, None]
+         ).expand(16, n_freq, n_time).unsqueeze(1).contiguous()    # (16, 1, F, T): bin f holds f
+    shifted = mel_shift(x, 3, torch.Generator().manual_seed(0))
+    shifts = set()
+    for example, out in zip(x, shifted):
+        found = [s for s in range(-3, 4) if torch.equal(
+            out[0, :, 0], example[0, (torch.arange(n_freq) - s).clamp(0, n_freq - 1), 0])]
+        assert len(found) == 1  # one whole shift, in range, the edge bin repeated
+        assert torch.equal(out, out[..., :1].expand_as(out))  # the same for every frame
+        shifts.add(found[0])
+    assert len(shifts) > 2  # each example draws its own
+    wave = torch.randn(4, 100)
+    assert torch.equal(mel_shift(wave, 3, torch.Generator()), wave)
+    assert torch.equal(mel_shift(x, 0, torch.Generator()), x)
+
+
+def test_trainer_shifts_mels_only_in_training() -> None:
+    """With the other augmentations off, the batch trained on is a mel shift of the clean one."""
+    t = trainer(TrainConfig(epochs=1, batch_size=16, mel_shift=2))
+    x, y = fixed_batch(t, "train")
+    t.step(x, y)
+    (seen,) = t.model.seen
+    assert not torch.equal(seen, x)
+    n_freq = x.shape[-2]
+    for clean, out in zip(x, seen):
+        assert any(torch.equal(out, clean[:, (torch.arange(n_freq) - s).clamp(0, n_freq - 1)])
+                   for s in range(-2, 3))
+    t.model.seen.clear()
+    t.predict("test")
+    tx, _ = fixed_batch(t, "test")
+    assert torch.equal(torch.cat(t.model.seen)[:len(tx)], tx)
+
+
 def test_moving_average_is_what_is_kept_and_it_resumes(tmp_path: Path) -> None:
     def run(where: Path, **kwargs) -> dict:
         return train_fold(tiny_cnn(), make_data(), RECIPE, where / "out", LOG,
@@ -124,3 +159,5 @@ def test_recipe_settings_are_checked() -> None:
         TrainConfig(ema=1.0)
     with pytest.raises(ValueError, match="test_crops"):
         TrainConfig(test_crops=0)
+    with pytest.raises(ValueError, match="mel_shift"):
+        TrainConfig(mel_shift=-1)

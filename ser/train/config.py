@@ -47,6 +47,7 @@ class TrainConfig:
     ema: float = 0.0                # decay of the weights' moving average; 0: none
     crop_frames: int | None = None  # random crops of this many frames in training
     test_crops: int = 1             # evenly spaced crops averaged at test time
+    mel_shift: int = 0              # random frequency shifts of up to this many bins in training
     amp: bool = True
     channels_last: bool = True
     normalise: bool = True
@@ -70,6 +71,8 @@ class TrainConfig:
             raise ValueError("training.mixup must be >= 0 and training.lr > 0")
         if not (0 <= self.label_smoothing < 1 and 0 <= self.ema < 1):
             raise ValueError("training.label_smoothing and training.ema must be in [0, 1)")
+        if self.mel_shift < 0:
+            raise ValueError(f"training.mel_shift must be >= 0, got {self.mel_shift}")
         if self.test_crops < 1 or (self.crop_frames is not None and self.crop_frames < 1):
             raise ValueError("training.test_crops and training.crop_frames must be at least 1")
 

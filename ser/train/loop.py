@@ -24,7 +24,7 @@ from ser.metrics import classification_metrics
 from ser.train import outputs, state
 from ser.train.config import TrainConfig, make_optimizer, make_scheduler
 from ser.train.data import FoldData
-from ser.train.recipe import WeightEMA, mixup, multi_crop, random_crop, spec_augment
+from ser.train.recipe import WeightEMA, mel_shift, mixup, multi_crop, random_crop, spec_augment
 
 
 @dataclass
@@ -125,9 +125,11 @@ class Trainer:
         return loss.detach(), logits.detach()
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
-        """The training-only views of a batch: a random crop, then SpecAugment masks."""
+        """The training-only views of a batch: a random crop, a mel shift, SpecAugment masks."""
         if self.cfg.crop_frames:
             x = random_crop(x, self.cfg.crop_frames, self.generator)
+        if self.cfg.mel_shift:
+            x = mel_shift(x, self.cfg.mel_shift, self.generator)
         if self.cfg.specaugment:
             x = spec_augment(x, self.generator)
         return x
