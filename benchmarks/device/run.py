@@ -264,17 +264,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def load_config(args: argparse.Namespace) -> dict:
+    """--config with each --preset merged over it, and --seed in place of its training seed."""
+    config = yaml.safe_load(args.config.read_text())
+    for preset in args.preset:
+        config = overlay(config, yaml.safe_load(preset.read_text()))
+    if args.seed is not None:  # a rerun on another seed
+        config["training"] = {**config["training"], "seed": args.seed}
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     claim_gpu()  # before CUDA starts, as scripts/train.py does
     socket.setdefaulttimeout(20)  # a weights download on a machine without network fails fast
     args.out.mkdir(parents=True, exist_ok=True)
     with job_log(args.out / "run.log", "device") as log:
-        config = yaml.safe_load(args.config.read_text())
-        for preset in args.preset:
-            config = overlay(config, yaml.safe_load(preset.read_text()))
-        if args.seed is not None:  # a rerun on another seed
-            config["training"] = {**config["training"], "seed": args.seed}
+        config = load_config(args)
         log.info("protocol %s, presets %s, seed %s", config["protocol"],
                  [str(p) for p in args.preset], config["training"]["seed"])
         args.weights_dir = args.weights_dir or Path(config["weights"]["cache_dir"])
