@@ -98,6 +98,12 @@ def test_crops_are_windows_of_their_own_example() -> None:
         random_crop(x, 11, torch.Generator())
 
 
+def shifted_by(example: torch.Tensor, bins: int) -> torch.Tensor:
+    """One (C, F, T) example with its frequency axis moved up by `bins`, the edge bin repeated."""
+    n_freq = example.shape[-2]
+    return example[:, (torch.arange(n_freq) - bins).clamp(0, n_freq - 1)]
+
+
 def test_mel_shift_moves_each_example_by_its_own_bins_and_repeats_the_edge() -> None:
     n_freq, n_time = 10, 3
     x = (torch.arange(n_freq, dtype=torch.float32)[:, None] + 100 * torch.arange(16)[:, None, None]
@@ -105,8 +111,7 @@ def test_mel_shift_moves_each_example_by_its_own_bins_and_repeats_the_edge() -> 
     shifted = mel_shift(x, 3, torch.Generator().manual_seed(0))
     shifts = set()
     for example, out in zip(x, shifted):
-        found = [s for s in range(-3, 4) if torch.equal(
-            out[0, :, 0], example[0, (torch.arange(n_freq) - s).clamp(0, n_freq - 1), 0])]
+        found = [s for s in range(-3, 4) if torch.equal(out, shifted_by(example, s))]
         assert len(found) == 1  # one whole shift, in range, the edge bin repeated
         assert torch.equal(out, out[..., :1].expand_as(out))  # the same for every frame
         shifts.add(found[0])
@@ -123,10 +128,8 @@ def test_trainer_shifts_mels_only_in_training() -> None:
     t.step(x, y)
     (seen,) = t.model.seen
     assert not torch.equal(seen, x)
-    n_freq = x.shape[-2]
     for clean, out in zip(x, seen):
-        assert any(torch.equal(out, clean[:, (torch.arange(n_freq) - s).clamp(0, n_freq - 1)])
-                   for s in range(-2, 3))
+        assert any(torch.equal(out, shifted_by(clean, s)) for s in range(-2, 3))
     t.model.seen.clear()
     t.predict("test")
     tx, _ = fixed_batch(t, "test")

@@ -1,9 +1,9 @@
 """The regularisers of a small-data recipe, applied by the trainer (ser.train.loop).
 
 Training only: SpecAugment masks, random time crops, mel shifts and mixup change what the model
-sees while it learns; `Trainer.predict` never calls them. At test time `multi_crop` cuts every example into
-the same evenly spaced crops, and the class probabilities of its crops are averaged, so a
-prediction depends on its own example only, whatever batch it arrives in.
+sees while it learns; `Trainer.predict` never calls them. At test time `multi_crop` cuts every
+example into the same evenly spaced crops, and the class probabilities of its crops are averaged,
+so a prediction depends on its own example only, whatever batch it arrives in.
 
 The exponential moving average of the weights (`WeightEMA`, as in timm's ModelEmaV2) is what the
 trainer evaluates and keeps: on 18 training speakers the live weights jump from epoch to epoch,
