@@ -33,6 +33,19 @@ def reference_dir(shared_dir: Path) -> Path:
     return shared_dir / "reference"
 
 
+def layered_config(*files) -> dict:
+    """config.yaml with each file layered over it, as `--configfile config.yaml A B` does,
+    validated against the schema."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for path in files:
+        update_config(config, yaml.safe_load(path.read_text()))
+    validate(config, schema=str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
 # --- the pipeline itself, run once per session on a few real actors --------------------------
 
 import subprocess  # noqa: E402

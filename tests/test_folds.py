@@ -19,6 +19,8 @@ from ser.data.folds import (
 )
 from ser.data.ravdess import scan_corpus
 
+from conftest import REPO, layered_config
+
 ACTOR_SCHEMES = [("emobox_6fold", None), ("dchung_4fold", None), ("actor_kfold", 5), ("loso", None)]
 
 
@@ -139,3 +141,21 @@ def test_write_folds(metadata, tmp_path):
     with pytest.raises(ValueError, match="columns \\['split'\\] are missing"):
         write_folds(folds.drop(columns="split"), tmp_path / "bad.csv")
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_all_training_actors_preset_trains_on_the_validation_actors(metadata):
+    """workflow/presets/all_training_actors.yaml over emobox_6fold: the same test actors, every
+    other actor in training (EmoBox's 20), no validation split, the final epoch kept."""
+    config = layered_config(*(REPO / f"workflow/presets/{name}.yaml"
+                              for name in ("emobox_6fold", "all_training_actors")))
+    p = config["protocol"]
+    assert p["select"] == "final"
+    folds = make_folds(metadata, p["scheme"], k=p["k"], seed=p["seed"],
+                       n_val_actors=p["n_val_actors"])
+    held_out = make_folds(metadata, "emobox_6fold", n_val_actors=2)
+    assert set(folds["split"]) == {"train", "test"}
+    for fold in range(1, 7):
+        assert _actors(folds, fold, "test") == _actors(held_out, fold, "test")
+        assert _actors(folds, fold, "train") == \
+            _actors(held_out, fold, "train") | _actors(held_out, fold, "val")
+        assert len(_actors(folds, fold, "train")) == 20

@@ -6,7 +6,7 @@ import tomllib
 
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, layered_config, run_snakemake
 
 
 def lock_pins() -> dict[str, str]:
@@ -46,17 +46,6 @@ def test_conda_env_pins_agree_with_the_lock():
 
 
 PRESETS = sorted((REPO / "workflow" / "presets").glob("*.yaml"))
-
-
-def layered_config(*files) -> dict:
-    """config.yaml with each file layered over it, as `--configfile config.yaml A B` does."""
-    from snakemake.utils import update_config, validate
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for path in files:
-        update_config(config, yaml.safe_load(path.read_text()))
-    validate(config, schema=str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
 
 
 def test_every_preset_validates_over_the_default_config():

@@ -1,0 +1,94 @@
+"""Late fusion with members refitted on every training actor, its weights chosen on validation.
+
+A fusion's weights need validation actors (ser.models.fusion), while EmoBox's own set-up trains
+on all 20 training actors of a fold (workflow/presets/all_training_actors.yaml). This takes each
+fold's weights as the held-out run chose them on its validation actors (that run's fusion
+`metrics.json`), applies them to the test probabilities of the same members retrained on every
+training actor of the fold, and scores the result. Nothing is chosen on the refit run, nor on any
+test file.
+
+As a check of the arithmetic, the held-out run's own fusion is first recomputed from its members'
+test probabilities with the same function; the script stops if that differs from what the rule
+`fuse` wrote.
+
+    python benchmarks/refit_fusion.py --chosen benchmarks/out/final120/emobox_6fold \
+        --refit benchmarks/out/all20/emobox_6fold
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ser.io import read_table  # noqa: E402
+from ser.metrics import classification_metrics  # noqa: E402
+from ser.models.fusion import weighted_average  # noqa: E402
+
+
+def fold_dirs(run: Path, model: str) -> dict[int, Path]:
+    """fold number -> that fold's output folder of `model` in the run `run`."""
+    folds = {int(p.name.split("_")[1]): p for p in (run / "results/models" / model).glob("fold_*")}
+    if not folds:
+        raise SystemExit(f"{run}: no folds of {model} (results/models/{model}/fold_*)")
+    return dict(sorted(folds.items()))
+
+
+def test_probs(folder: Path, classes: list[str]) -> pd.DataFrame:
+    """A model's test predictions of one fold, by file, with its probability columns."""
+    columns = ["file", "y_true", *(f"p_{c}" for c in classes)]
+    return read_table(folder / "predictions.csv", "test predictions", columns) \
+        .sort_values("file", ignore_index=True)
+
+
+def fuse(run: Path, members: dict[str, float], fold: int, classes: list[str]) -> dict:
+    """The weighted average of the members' test probabilities of `fold` in `run`, scored."""
+    tables = [test_probs(run / "results/models" / m / f"fold_{fold}", classes) for m in members]
+    for name, table in zip(members, tables):
+        if not table["file"].equals(tables[0]["file"]) or \
+                not table["y_true"].equals(tables[0]["y_true"]):
+            raise SystemExit(f"{run}: {name}'s test files or labels of fold {fold} differ from "
+                             f"{next(iter(members))}'s")
+    probs = weighted_average(list(members.values()),
+                             [t[[f"p_{c}" for c in classes]].to_numpy() for t in tables])
+    y = tables[0]["y_true"].to_numpy()
+    return classification_metrics(y, probs.argmax(1), len(classes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chosen", type=Path, required=True,
+                        help="work directory of the held-out run whose fusion chose the weights")
+    parser.add_argument("--refit", type=Path, required=True,
+                        help="work directory of the members trained on every training actor")
+    parser.add_argument("--fusion", default="fusion", help="the fusion model of --chosen")
+    args = parser.parse_args()
+    rows = []
+    for fold, folder in fold_dirs(args.chosen, args.fusion).items():
+        meta = json.loads((folder / "metrics.json").read_text())
+        weights, classes = meta["fusion_weights"], meta["classes"]
+        again = fuse(args.chosen, weights, fold, classes)
+        if not np.isclose(again["unweighted_accuracy"], meta["unweighted_accuracy"]):
+            raise SystemExit(f"fold {fold}: recomputed fusion UA {again['unweighted_accuracy']} "
+                             f"differs from {folder / 'metrics.json'}'s "
+                             f"{meta['unweighted_accuracy']}")
+        refit = fuse(args.refit, weights, fold, classes)
+        rows.append({"fold": fold, **{f"w_{m}": w for m, w in weights.items()},
+                     "held_out_ua": 100 * meta["unweighted_accuracy"],
+                     "refit_ua": 100 * refit["unweighted_accuracy"],
+                     "refit_wa": 100 * refit["accuracy"], "refit_f1": 100 * refit["f1_macro"]})
+    table = pd.DataFrame(rows)
+    print(table.round(2).to_markdown(index=False))
+    means, stds = table.mean(numeric_only=True), table.std(numeric_only=True)
+    print("\nmean ± std over folds: " + ", ".join(
+        f"{k} {means[k]:.2f} ± {stds[k]:.2f}" for k in ("held_out_ua", "refit_ua", "refit_wa",
+                                                        "refit_f1")))
+
+
+if __name__ == "__main__":
+    main()
