@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--frames", type=int, help="time frames of the input (training crops)")
+    parser.add_argument("--frames", type=int,
+                        help="time frames of a resized input (training crops); others ignore it")
     parser.add_argument("--batches", type=int, nargs=2, metavar=("A", "B"),
                         help="time the trainer's step per example at two batch sizes instead")
     args = parser.parse_args()
