@@ -26,9 +26,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ser.io import read_table  # noqa: E402
 from ser.metrics import classification_metrics  # noqa: E402
 from ser.models.fusion import weighted_average  # noqa: E402
+from ser.train.fusion import read_member  # noqa: E402
 
 
 def fold_dirs(run: Path, model: str) -> dict[int, Path]:
@@ -39,25 +39,20 @@ def fold_dirs(run: Path, model: str) -> dict[int, Path]:
     return dict(sorted(folds.items()))
 
 
-def test_probs(folder: Path, classes: list[str]) -> pd.DataFrame:
-    """A model's test predictions of one fold, by file, with its probability columns."""
-    columns = ["file", "y_true", *(f"p_{c}" for c in classes)]
-    return read_table(folder / "predictions.csv", "test predictions", columns) \
-        .sort_values("file", ignore_index=True)
-
-
-def fuse(run: Path, members: dict[str, float], fold: int, classes: list[str]) -> dict:
+def fuse(run: Path, weights: dict[str, float], fold: int) -> dict:
     """The weighted average of the members' test probabilities of `fold` in `run`, scored."""
-    tables = [test_probs(run / "results/models" / m / f"fold_{fold}", classes) for m in members]
-    for name, table in zip(members, tables):
-        if not table["file"].equals(tables[0]["file"]) or \
-                not table["y_true"].equals(tables[0]["y_true"]):
-            raise SystemExit(f"{run}: {name}'s test files or labels of fold {fold} differ from "
-                             f"{next(iter(members))}'s")
-    probs = weighted_average(list(members.values()),
-                             [t[[f"p_{c}" for c in classes]].to_numpy() for t in tables])
-    y = tables[0]["y_true"].to_numpy()
-    return classification_metrics(y, probs.argmax(1), len(classes))
+    folders = {m: run / "results/models" / m / f"fold_{fold}" for m in weights}
+    members = [read_member(m, f / "val_predictions.csv", f / "predictions.csv", f / "metrics.json")
+               for m, f in folders.items()]
+    first, keys = members[0], ["file", "y_true"]
+    for member in members[1:]:
+        if member.metrics["classes"] != first.metrics["classes"] or \
+                not member.tables["test"][keys].equals(first.tables["test"][keys]):
+            raise SystemExit(f"{member.paths['test']}: its classes, test files or labels differ "
+                             f"from {first.paths['test']}'s")
+    probs = weighted_average(list(weights.values()), [m.probs("test") for m in members])
+    return classification_metrics(first.tables["test"]["y_true"].to_numpy(), probs.argmax(1),
+                                  len(first.metrics["classes"]))
 
 
 def main() -> None:
@@ -71,13 +66,13 @@ def main() -> None:
     rows = []
     for fold, folder in fold_dirs(args.chosen, args.fusion).items():
         meta = json.loads((folder / "metrics.json").read_text())
-        weights, classes = meta["fusion_weights"], meta["classes"]
-        again = fuse(args.chosen, weights, fold, classes)
+        weights = meta["fusion_weights"]
+        again = fuse(args.chosen, weights, fold)
         if not np.isclose(again["unweighted_accuracy"], meta["unweighted_accuracy"]):
             raise SystemExit(f"fold {fold}: recomputed fusion UA {again['unweighted_accuracy']} "
                              f"differs from {folder / 'metrics.json'}'s "
                              f"{meta['unweighted_accuracy']}")
-        refit = fuse(args.refit, weights, fold, classes)
+        refit = fuse(args.refit, weights, fold)
         rows.append({"fold": fold, **{f"w_{m}": w for m, w in weights.items()},
                      "held_out_ua": 100 * meta["unweighted_accuracy"],
                      "refit_ua": 100 * refit["unweighted_accuracy"],
