@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser.metrics import classification_metrics  # noqa: E402
 from ser.models.fusion import weighted_average  # noqa: E402
-from ser.train.fusion import read_member  # noqa: E402
+from ser.train.fusion import check_members, fold_files, read_member  # noqa: E402
 
 
 def fold_dirs(run: Path, model: str) -> dict[int, Path]:
@@ -44,12 +44,11 @@ def fuse(run: Path, weights: dict[str, float], fold: int) -> dict:
     folders = {m: run / "results/models" / m / f"fold_{fold}" for m in weights}
     members = [read_member(m, f / "val_predictions.csv", f / "predictions.csv", f / "metrics.json")
                for m, f in folders.items()]
-    first, keys = members[0], ["file", "y_true"]
-    for member in members[1:]:
-        if member.metrics["classes"] != first.metrics["classes"] or \
-                not member.tables["test"][keys].equals(first.tables["test"][keys]):
-            raise SystemExit(f"{member.paths['test']}: its classes, test files or labels differ "
-                             f"from {first.paths['test']}'s")
+    try:
+        check_members(members, fold_files(run / "results/folds.csv", fold), fold)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    first = members[0]
     probs = weighted_average(list(weights.values()), [m.probs("test") for m in members])
     return classification_metrics(first.tables["test"]["y_true"].to_numpy(), probs.argmax(1),
                                   len(first.metrics["classes"]))

@@ -88,13 +88,9 @@ def fold_files(folds_csv: str | Path, fold: int) -> dict[str, list[str]]:
     return {split: sorted(rows.loc[rows["split"] == split, "file"]) for split in ("val", "test")}
 
 
-def check_members(members: Sequence[Member], files: Mapping[str, list[str]], fold: int,
-                  scheme: str) -> None:
+def check_members(members: Sequence[Member], files: Mapping[str, list[str]], fold: int) -> None:
     """Members that agree with each other and cover exactly the fold's files; a ValueError
     naming the file and the reason otherwise."""
-    if not files["val"]:
-        raise ValueError(f"fusion weights need validation actors: fold {fold} of {scheme} has "
-                         "none (protocol.n_val_actors 0), and test files never choose them")
     first = members[0]
     for member in members:
         for key in ("classes", "label_set", "fold"):
@@ -175,8 +171,12 @@ def run_fusion(job: FusionJob, log: logging.Logger) -> dict:
         raise ValueError(f"{job.model_name}: {len(paths)} members' files for members "
                          f"{list(fusion.members)}")
     members = [read_member(name, *files) for name, files in zip(fusion.members, paths)]
-    check_members(members, fold_files(job.folds_csv, job.fold), job.fold,
-                  str(job.protocol.get("scheme")))
+    files = fold_files(job.folds_csv, job.fold)
+    if not files["val"]:
+        raise ValueError(f"fusion weights need validation actors: fold {job.fold} of "
+                         f"{job.protocol.get('scheme')} has none (protocol.n_val_actors 0), and "
+                         "test files never choose them")
+    check_members(members, files, job.fold)
     start = time.monotonic()
     first = members[0]
     fusion.fit([m.probs("val") for m in members], first.tables["val"]["y_true"].to_numpy(),
