@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
 from ser.data.ravdess import folder_listing
+from ser.encoders import is_encoder
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -14,8 +15,7 @@ validate(config, schema="../workflow/schemas/config.schema.yaml")
 # after the validation: a config error is reported before torch loads (seconds on 2 cores)
 from ser.models import get_spec, list_models
 from ser.models.fusion import run_members
-from ser.models.registry import (TORCH_FAMILIES, model_sources, required_sample_rate,
-                                 required_weights)
+from ser.models.registry import model_sources, required_sample_rate, required_weights
 
 SOURCE_KIND, SOURCE_PATH = resolve_source(config["ravdess"]["source"])
 ACTORS = sorted(config["ravdess"]["actors"])
@@ -74,16 +74,17 @@ def model_weights(wildcards):
     return [f"{WEIGHTS_DIR}/{w.name}" for w in weight_files(wildcards.model)]
 
 
-def models_of(*families):
-    return [m for m in MODELS if get_spec(config["models"][m]["arch"]).family in families]
+def models_of(trainer):
+    return [m for m in MODELS if get_spec(config["models"][m]["arch"]).trainer == trainer]
 
 
-# The classical family (openSMILE functionals + linear models) is fitted by rule train_classical,
-# the fusion family by rule fuse from its members' predictions, every other model by the torch
-# trainer of rule train; all write the same fold outputs.
-CLASSICAL_MODELS = models_of("classical")
+# Linear models (the classical family's openSMILE functionals, the pretrained encoders' `_lr`
+# heads) are fitted by rule train_classical, the fusion family by rule fuse from its members'
+# predictions, every other model by the torch trainer of rule train; all write the same fold
+# outputs.
+CLASSICAL_MODELS = models_of("linear")
 FUSION_MODELS = models_of("fusion")
-TORCH_MODELS = models_of(*TORCH_FAMILIES)
+TORCH_MODELS = models_of("torch")
 # fusion model -> its members, checked before anything runs
 FUSION_MEMBERS = {
     m: run_members(m, config["models"][m].get("hparams") or {}, MODELS, PROTOCOL["n_val_actors"])
@@ -127,6 +128,20 @@ def corpus_inputs(wildcards):
     if SOURCE_KIND in ("zenodo", "zip"):
         inputs["archive"] = archive(wildcards)
     return inputs
+
+
+def feature_gpus(wildcards):
+    """A pretrained encoder's extraction runs on a GPU when there is one; other kinds never."""
+    return 1 if is_encoder(wildcards.feature) else 0
+
+
+def feature_runtime(wildcards):
+    """Minutes: CREPE full at a 10 ms hop takes ~12 h of one CPU core for 1,440 files."""
+    return 720 if is_encoder(wildcards.feature) else 30
+
+
+def feature_memory(wildcards):
+    return 4000 if is_encoder(wildcards.feature) else 2000
 
 
 def shards_of(kind):

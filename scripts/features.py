@@ -3,11 +3,16 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
 
-from ser.features.functionals import is_functional
-from ser.features.shards import build_kind_shards
+from ser.encoders import is_encoder
+from ser.features.shards import build_kind_shards, extraction_plan
+from ser.gpu import claim_gpu
 from ser.logs import job_log
 
+if is_encoder(snakemake.wildcards.feature):
+    claim_gpu()  # before CUDA starts: a pretrained encoder runs on the job's GPU when it has one
+
 with job_log(snakemake.log[0], "features") as log:
+    device, workers = extraction_plan(snakemake.wildcards.feature, snakemake.threads)
     build_kind_shards(
         snakemake.input[0],
         actors=snakemake.params.actors,
@@ -16,6 +21,6 @@ with job_log(snakemake.log[0], "features") as log:
         audio_params=snakemake.params.audio,
         out_paths=list(snakemake.output),
         log=log,
-        # openSMILE runs on one core: the job's threads extract that many actors at once
-        workers=snakemake.threads if is_functional(snakemake.wildcards.feature) else 1,
+        workers=workers,
+        device=device,
     )

@@ -15,7 +15,6 @@ from conftest import REPO
 from ser.audio import fix_length, load_audio
 from ser.export import build_raw_input, export_model, fresh_model, try_onnx
 from ser.models import get_spec, list_models
-from ser.models.registry import TORCH_FAMILIES
 from ser.trained import load_trained
 
 MODEL = "kaggle_cnn1d"
@@ -55,7 +54,7 @@ def test_export_of_a_trained_model_agrees_with_torch_on_real_files(use_run, ravd
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "arch", [m for m in list_models() if get_spec(m).family in TORCH_FAMILIES])  # torch models
+    "arch", [m for m in list_models() if get_spec(m).trainer == "torch"])  # torch models
 def test_every_registry_model_exports_to_onnx_and_agrees_on_real_files(arch, ravdess16k,
                                                                         tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -12,7 +12,6 @@ from ser.audio import fix_length, load_audio
 from ser.features.extract import extract
 from ser.features.image import compose_image
 from ser.models import build_model, get_spec, list_models
-from ser.models.registry import TORCH_FAMILIES
 
 N = 8
 FEATURE_PARAMS = {  # config.yaml's defaults
@@ -156,7 +155,7 @@ def seeded_loss(model, x, y, seed: int = 0) -> torch.Tensor:
 
 # the classical and fusion families are no torch modules: tests/test_classical.py and
 # tests/test_fusion.py fit them
-TORCH_MODELS = [n for n in list_models() if get_spec(n).family in TORCH_FAMILIES]
+TORCH_MODELS = [n for n in list_models() if get_spec(n).trainer == "torch"]
 
 
 @pytest.mark.slow

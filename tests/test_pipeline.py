@@ -59,7 +59,7 @@ def test_default_config_dry_run_schedules_every_model_on_every_fold(tmp_path: Pa
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     from ser.models import get_spec
 
-    classical = [m for m in cfg["models"].values() if get_spec(m["arch"]).family == "classical"]
+    classical = [m for m in cfg["models"].values() if get_spec(m["arch"]).trainer == "linear"]
     assert classical  # the torch trainer's rule and the classical family's rule split the models
     assert counts["train"] == (len(cfg["models"]) - len(classical)) * 6
     assert counts["train_classical"] == len(classical) * 6

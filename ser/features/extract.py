@@ -44,11 +44,15 @@ def check_params(kind: str, params: dict) -> None:
     """Raise a ValueError naming the kind and the keys it does not accept.
 
     The openSMILE functional kinds (ser.features.functionals) take no parameters: the feature set
-    is the kind."""
+    is the kind; the pretrained encoders (ser.encoders) take theirs."""
+    from ser.encoders import ENCODERS, encoder_params, is_encoder
+
     if kind in FUNCTIONAL_SETS:
         accepted = set()
+    elif is_encoder(kind):
+        accepted = encoder_params(kind)
     elif kind not in FEATURES:
-        known = sorted([*FEATURES, *FUNCTIONAL_SETS])
+        known = sorted([*FEATURES, *FUNCTIONAL_SETS, *ENCODERS])
         raise ValueError(f"unknown feature kind {kind!r}; known: {known}")
     else:
         accepted = set(inspect.signature(FEATURES[kind]).parameters) - NOT_PARAMS

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from ser.audio import AudioError, fix_length, load_audio
 from ser.data.ravdess import read_metadata
 from ser.features.extract import check_params, extract, extract_batches
+from ser.encoders import encoder_features, get_encoder, identity, is_encoder
 from ser.features.functionals import functional_features, is_functional, opensmile_version
 
 EXTRACTOR_VERSION = "1"
@@ -140,6 +142,32 @@ def shard_preprocessing(paths: list[str | Path]) -> dict:
     return seen
 
 
+def encoder_attrs(kind: str, params: dict) -> dict:
+    """The encoder's identity and its layers' names and widths (JSON), for a shard's attrs."""
+    spec = get_encoder(kind)
+    info = identity(spec, params)
+    return {**{k: v for k, v in info.items() if k != "encoder_params"},
+            "layers": json.dumps(spec.layer_widths())}
+
+
+def shard_layers(paths: Sequence[str | Path]) -> list[tuple[str, int]]:
+    """(name, width) of each encoder layer stored side by side in the shards, checked to agree."""
+    seen = None
+    for path in paths:
+        try:
+            with h5py.File(path, "r") as h5:
+                raw = h5.attrs.get("layers")
+        except OSError as err:
+            raise ShardError(path, f"cannot read its attributes ({err})") from err
+        if raw is None:
+            raise ShardError(path, "holds no encoder layers (not a shard of a pretrained encoder)")
+        layers = [(str(n), int(w)) for n, w in json.loads(raw)]
+        if seen is not None and layers != seen:
+            raise ShardError(path, f"layers {layers} differ from {paths[0]}'s {seen}")
+        seen = layers
+    return seen
+
+
 def load_waves(paths: list[str], audio_params: dict) -> torch.Tensor:
     """Decode and crop/pad a list of files to one (B, S) float32 batch."""
     sr = int(audio_params["sample_rate"])
@@ -195,8 +223,8 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
     """
     check_params(kind, params)
     stretch = audio_params.get("stretch_frames")
-    stretch = None if stretch is None or kind == "waveform" or is_functional(kind) \
-        else int(stretch)
+    unpadded = is_functional(kind) or is_encoder(kind)  # one vector per file, of the window
+    stretch = None if stretch is None or kind == "waveform" or unpadded else int(stretch)
     if stretch is not None and stretch < 1:
         raise ValueError(f"audio.stretch_frames must be at least 1, got {stretch}")
     meta = read_metadata(metadata_csv, columns=("path", "file", "actor"))
@@ -211,6 +239,9 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
     if is_functional(kind):
         feats = functional_features(paths, kind, audio_params)
         attrs["opensmile_version"] = opensmile_version()
+    elif is_encoder(kind):
+        feats = encoder_features(paths, kind, params, audio_params, device)
+        attrs.update(encoder_attrs(kind, params))
     elif stretch is not None:
         feats = stretched_features(paths, kind, params, audio_params, stretch, device).cpu().numpy()
     else:
@@ -220,15 +251,28 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
     write_shard(out_path, feats, files, attrs)
     if log is not None:
         how = (f"whole clips stretched to {stretch} frames" if stretch else
-               f"cut to {float(audio_params['duration']):.2f} s, unpadded" if is_functional(kind)
+               f"cut to {float(audio_params['duration']):.2f} s, unpadded" if unpadded
                else f"cut or padded to {float(audio_params['duration']):.2f} s")
         log.info("actor %02d %s: %d files (%s) -> %s", actor, kind, len(files), how, out_path)
     return len(files)
 
 
+def extraction_plan(kind: str, threads: int) -> tuple[str, int]:
+    """(device, worker processes) for one kind's job of `threads` threads.
+
+    openSMILE runs on one core and so does a pretrained encoder on 2 shared cores (one file at a
+    time, small batches): the job's threads extract that many actors at once, each in a forked
+    process of one thread. An encoder runs on the GPU when the job has one, in one process.
+    """
+    if is_encoder(kind) and torch.cuda.is_available():
+        return "cuda", 1
+    return "cpu", max(1, int(threads)) if (is_functional(kind) or is_encoder(kind)) else 1
+
+
 def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str, params: dict,
                       audio_params: dict, out_paths: Sequence[str | Path],
-                      log: logging.Logger | None = None, workers: int = 1) -> int:
+                      log: logging.Logger | None = None, workers: int = 1,
+                      device: str = "cpu") -> int:
     """`build_actor_shard` of each actor, into `out_paths` (one per actor, same order).
 
     One process per kind rather than per actor and kind: the start-up of a Python with torch
@@ -239,7 +283,7 @@ def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str
     """
     if len(actors) != len(out_paths):
         raise ValueError(f"{kind}: {len(actors)} actors for {len(out_paths)} shard paths")
-    jobs = [(metadata_csv, actor, kind, params, audio_params, path)
+    jobs = [(metadata_csv, actor, kind, params, audio_params, path, device)
             for actor, path in zip(actors, out_paths)]
     if workers <= 1 or len(jobs) <= 1:
         return sum(build_actor_shard(*job, log=log) for job in jobs)
@@ -247,14 +291,18 @@ def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: the children need no second import of torch, and no __main__ (a Snakemake script)
+    start, counts = time.monotonic(), []
     with ProcessPoolExecutor(min(workers, len(jobs)),
                              mp_context=multiprocessing.get_context("fork")) as pool:
-        counts = list(pool.map(_build_actor_shard_job, jobs))
-    if log:
-        for (_, actor, _, _, _, path), n in zip(jobs, counts):
-            log.info("actor %02d %s: %d files -> %s", actor, kind, n, path)
+        # in order, each as soon as it is done: a job of hours (CREPE full on a CPU) shows progress
+        for job, n in zip(jobs, pool.map(_build_actor_shard_job, jobs)):
+            counts.append(n)
+            if log:
+                log.info("actor %02d %s: %d files -> %s (%d of %d actors, %.0f s)", job[1], kind,
+                         n, job[5], len(counts), len(jobs), time.monotonic() - start)
     return sum(counts)
 
 
 def _build_actor_shard_job(job: tuple) -> int:
+    torch.set_num_threads(1)  # one worker process per core
     return build_actor_shard(*job)

@@ -5,17 +5,28 @@ from ser.features.functionals import N_FUNCTIONALS
 from ser.models import build_model, get_spec, list_models
 
 
+def input_width(spec) -> int:
+    """The stored width of a linear model's one input: functionals, or one encoder layer (the
+    widest, an upper bound: the layer is chosen when it is fitted)."""
+    from ser.encoders import get_encoder, is_encoder
+
+    kind = spec.input.features[0]
+    if is_encoder(kind):
+        return max(w for _, w in get_encoder(kind).layer_widths())
+    return N_FUNCTIONALS[kind]
+
+
 def model_table(n_classes: int = 8) -> list[tuple[str, str, str, int, int]]:
     """(name, family, input, trainable parameters, all parameters) of every model."""
     rows = []
     for name in list_models():
         spec = get_spec(name)
         size = "x".join(map(str, spec.input.size)) if spec.input.size else "as stored"
-        if spec.family == "classical":  # coefficients and intercepts, once fitted
-            n = (N_FUNCTIONALS[spec.input.features[0]] + 1) * n_classes
-            rows.append((name, spec.family, f"{spec.input.features[0]} (functionals)", n, n))
+        if spec.trainer == "linear":  # coefficients and intercepts of one input, once fitted
+            n = (input_width(spec) + 1) * n_classes
+            rows.append((name, spec.family, f"{spec.input.features[0]} (one vector)", n, n))
             continue
-        if spec.family == "fusion":  # one weight per member, which the config names
+        if spec.trainer == "fusion":  # one weight per member, which the config names
             rows.append((name, spec.family, "its members' class probabilities", 0, 0))
             continue
         model = build_model(name, n_classes)

@@ -20,6 +20,7 @@ decision values: their argmax is the SVM's prediction, but they are not calibrat
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class InnerScores:
     val_loss: float
     train_accuracy: float
     train_loss: float
+    layer: str = ""  # the input's layer (a pretrained encoder's), "" for the whole vector
 
 
 @dataclass
@@ -66,6 +68,10 @@ class LinearModel:
     C: float = float("nan")
     inner: list[InnerScores] = field(default_factory=list)
     inner_actors: list[int] = field(default_factory=list)
+    # a pretrained encoder's layers stored side by side, (name, width) in order: the inner
+    # cross-validation chooses one layer with C; () reads the whole vector
+    layers: tuple[tuple[str, int], ...] = ()
+    layer: str = ""
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -75,6 +81,22 @@ class LinearModel:
             raise ValueError(f"C_grid must hold positive values, got {self.C_grid}")
         if self.inner_folds < 2:
             raise ValueError(f"inner_folds must be at least 2, got {self.inner_folds}")
+        self.layers = tuple((str(name), int(width)) for name, width in self.layers)
+
+    def columns(self, layer: str) -> slice:
+        """The columns of `layer` in the stored vector (all of them for "")."""
+        if not layer:
+            return slice(None)
+        start = 0
+        for name, width in self.layers:
+            if name == layer:
+                return slice(start, start + width)
+            start += width
+        raise ValueError(f"no layer {layer!r}; layers: {[n for n, _ in self.layers]}")
+
+    def chosen(self) -> InnerScores:
+        """The inner cross-validation's scores of the chosen layer and C."""
+        return next(s for s in self.inner if s.C == self.C and s.layer == self.layer)
 
     def _estimator(self, class_weights: bool, seed: int):
         from sklearn.linear_model import LogisticRegression
@@ -107,23 +129,40 @@ class LinearModel:
 
     def fit(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_classes: int,
             class_weights: bool = False, seed: int = 0) -> LinearModel:
-        """Choose C by the inner GroupKFold over `groups` (actors), then refit on all of `x`."""
+        """Choose C (and the layer, when there are layers) by the inner GroupKFold over `groups`
+        (actors), then refit on all of `x`."""
         x = np.asarray(x, np.float64)
+        width = sum(w for _, w in self.layers)
+        if self.layers and x.shape[1] != width:
+            raise ValueError(f"the input has {x.shape[1]} columns, the layers {width}")
         self.inner_actors = sorted(int(g) for g in set(groups))
-        self.inner = inner_cv(self, x, y, groups, n_classes, class_weights, seed)
+        self.inner = []
+        for layer in [name for name, _ in self.layers] or [""]:
+            scores = inner_cv(self, x[:, self.columns(layer)], y, groups, n_classes,
+                              class_weights, seed)
+            self.inner += [dataclasses.replace(s, layer=layer) for s in scores]
+        # ties: the smaller (more regularised) C, then the earlier layer
         best = max(self.inner, key=lambda s: (s.val_unweighted_accuracy, -s.C))
-        self.C = best.C
+        self.C, self.layer = best.C, best.layer
         self.coef, self.intercept, self.mean, self.scale = self.fit_chosen(
             x, y, n_classes, class_weights, seed)
         return self
 
     def fit_chosen(self, x: np.ndarray, y: np.ndarray, n_classes: int,
                    class_weights: bool = False, seed: int = 0) -> tuple[np.ndarray, ...]:
-        """(coef, intercept, mean, scale) of the chosen C fitted on `x` alone; the model itself
-        is left as it is (late fusion refits it on the training actors without the validation
-        ones)."""
+        """(coef, intercept, mean, scale) of the chosen C (and layer) fitted on `x` alone; the
+        model itself is left as it is (late fusion refits it on the training actors without the
+        validation ones). With a layer the arrays span every stored column, those of the other
+        layers zero weight (mean 0, scale 1), so that they apply to the stored vectors."""
         x = np.asarray(x, np.float64)
-        return self._fit_path(x, y, (self.C,), class_weights, seed, n_classes)[0]
+        cols = self.columns(self.layer)
+        coef, intercept, mean, scale = self._fit_path(x[:, cols], y, (self.C,), class_weights,
+                                                      seed, n_classes)[0]
+        if not self.layer:
+            return coef, intercept, mean, scale
+        full = (np.zeros((n_classes, x.shape[1])), np.zeros(x.shape[1]), np.ones(x.shape[1]))
+        full[0][:, cols], full[1][cols], full[2][cols] = coef, mean, scale
+        return full[0], intercept, full[1], full[2]
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) softmax of the decision values, from the stored arrays only."""
@@ -187,6 +226,9 @@ def save_npz(model: LinearModel, classes: list[str], path: str | Path, **extra) 
                  scale=model.scale, classes=np.array(classes, dtype=str), C=model.C,
                  loss=np.array(model.loss), C_grid=np.array(model.C_grid),
                  inner_actors=np.array(model.inner_actors, dtype=np.int64),
+                 layers=np.array([name for name, _ in model.layers], dtype=str),
+                 layer_widths=np.array([w for _, w in model.layers], dtype=np.int64),
+                 layer=np.array(model.layer),
                  **{k: np.asarray(v) for k, v in extra.items()})
 
 
@@ -196,7 +238,11 @@ def load_npz(path: str | Path) -> tuple[LinearModel, list[str]]:
         model = LinearModel(loss=str(npz["loss"]), C_grid=tuple(npz["C_grid"].tolist()),
                             coef=npz["coef"], intercept=npz["intercept"], mean=npz["mean"],
                             scale=npz["scale"], C=float(npz["C"]),
-                            inner_actors=npz["inner_actors"].tolist())
+                            inner_actors=npz["inner_actors"].tolist(),
+                            layers=tuple(zip(npz["layers"].tolist(),
+                                             npz["layer_widths"].tolist()))
+                            if "layers" in npz else (),
+                            layer=str(npz["layer"]) if "layer" in npz else "")
         return model, npz["classes"].tolist()
 
 

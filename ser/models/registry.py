@@ -3,7 +3,8 @@
 Each family module decorates its builder with `register(spec)`; a builder has the signature
 ``builder(n_classes, pretrained, cache_dir, **hparams) -> nn.Module``; the `classical` family's
 builders return an unfitted scikit-learn-backed `ser.models.classical.LinearModel` instead, which
-`ser.train.classical` fits (rule train_classical) rather than the torch trainer, and the `fusion`
+`ser.train.classical` fits (rule train_classical) rather than the torch trainer (so do the
+pretrained encoders' `_lr` heads of the transfer family: `ModelSpec.trainer` says which), and the `fusion`
 family's an unfitted `ser.models.fusion.LateFusion`, whose weights `ser.train.fusion` chooses from
 its members' predictions (rule fuse). `build_model` records where
 the initial weights came from on the returned model (see `ser.models.weights`), so the trainer can
@@ -21,8 +22,7 @@ from typing import Literal
 from torch import nn
 
 Family = Literal["scratch", "transfer", "classical", "fusion"]
-# the families the torch trainer trains (rules train and final_train) and `ser predict` reads
-TORCH_FAMILIES = ("scratch", "transfer")
+Trainer = Literal["torch", "linear", "fusion"]
 _PACKAGE = "ser.models"
 
 
@@ -55,6 +55,14 @@ class ModelSpec:
     pretrained_options: tuple[str, ...] = ("none",)
     # (pretrained, hparams) -> the published weight files that choice downloads
     weight_files: Callable[[str, Mapping], list] | None = None
+    # which rule fits it: the torch trainer (train), a linear model (train_classical), or the
+    # fusion (fuse); by default the family's (a transfer head may be a linear model)
+    trainer: Trainer | None = None
+
+    def __post_init__(self) -> None:
+        if self.trainer is None:
+            default = {"classical": "linear", "fusion": "fusion"}.get(self.family, "torch")
+            object.__setattr__(self, "trainer", default)
 
 
 Builder = Callable[..., nn.Module]  # or a classical LinearModel, or a LateFusion

@@ -31,7 +31,7 @@ from ser.models.registry import InputSpec
 from ser.train.data import FoldData
 from ser.models.classical import decision, softmax
 from ser.train.outputs import peak_memory_mb, write_csv, write_json, write_predictions
-from ser.train.run import TrainJob, split_model_config
+from ser.train.run import TrainJob, split_model_config, with_encoder_layers
 
 
 def training_arrays(data: FoldData, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,7 +44,9 @@ def training_arrays(data: FoldData, kind: str) -> tuple[np.ndarray, np.ndarray, 
 
 
 def history_table(model) -> pd.DataFrame:
-    return pd.DataFrame([{"epoch": i + 1, "C": s.C, "train_loss": s.train_loss,
+    """One row per candidate (layer and) C, in the order tried."""
+    return pd.DataFrame([{"epoch": i + 1, **({"layer": s.layer} if model.layers else {}),
+                          "C": s.C, "train_loss": s.train_loss,
                           "train_acc": s.train_accuracy, "val_loss": s.val_loss,
                           "val_acc": s.val_accuracy, "val_ua": s.val_unweighted_accuracy}
                          for i, s in enumerate(model.inner)])
@@ -63,13 +65,15 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
     arch, pretrained, overrides, hparams = split_model_config(job.model_name, job.model_cfg)
     cfg = TrainConfig.from_layers(job.training_defaults, overrides)
     spec = models.get_spec(arch)
-    if spec.family != "classical":
-        raise ValueError(f"{job.model_name}: arch {arch} is a {spec.family} model; rule train fits it")
+    if spec.trainer != "linear":
+        raise ValueError(f"{job.model_name}: arch {arch} is a {spec.family} model that rule "
+                         f"{'train' if spec.trainer == 'torch' else 'fuse'} fits")
     kind = spec.input.features[0]
     data = FoldData.from_files(job.feature_shards, job.metadata_csv, job.folds_csv, job.fold,
                                job.label_set, InputSpec((kind,)), job.feature_params,
                                cfg.speaker_norm)
-    model = models.build_model(arch, data.n_classes, pretrained, **hparams)
+    model = models.build_model(arch, data.n_classes, pretrained,
+                               **with_encoder_layers(spec, hparams, job.feature_shards))
     x, y, actors = training_arrays(data, kind)
     log.info("fitting %s (%s, %s) on fold %d: %d files of actors %s; test actors %s", job.model_name,
              arch, kind, job.fold, len(y), sorted(set(actors.tolist())),
@@ -80,14 +84,16 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
         seconds = time.monotonic() - start
         val_probs = validation_probabilities(model, data, kind, cfg)
     history = history_table(model)
-    log.info("inner cross-validation (UA by C):\n%s", history.to_string(index=False))
+    log.info("inner cross-validation (UA by %sC):\n%s", "layer and " if model.layers else "",
+             history.to_string(index=False))
     probs = model.probabilities(data.splits["test"].features[kind].numpy())
     info = {"model": job.model_name, "arch": arch, "family": spec.family,
             "weights": model.weights_description, "pretrained": pretrained, "features": [kind],
             "input_size": None, "protocol": job.protocol.get("scheme"), "hparams": hparams}
     metrics = fold_metrics(model, data, probs, info, cfg, seconds)
     write_outputs(Path(job.out_dir), model, data, (probs, val_probs), history, metrics)
-    log.info("fold %d: C %g, inner UA %.4f, test UA %.4f, WA %.4f", job.fold, model.C,
+    log.info("fold %d: %sC %g, inner UA %.4f, test UA %.4f, WA %.4f", job.fold,
+             f"layer {model.layer}, " if model.layer else "", model.C,
              metrics["val_unweighted_accuracy"], metrics["unweighted_accuracy"],
              metrics["accuracy"])
     return metrics
@@ -127,7 +133,7 @@ def fold_metrics(model, data: FoldData, probs: np.ndarray, info: dict, cfg: Trai
     from ser.metrics import classification_metrics
 
     y_true = data.splits["test"].y.numpy()
-    chosen = model.C_grid.index(model.C)
+    chosen = model.inner.index(model.chosen())
     return {**info, "label_set": data.label_set, "fold": data.fold,
             "n_train": len(data.splits["train"]) + len(data.splits["val"]), "n_val": 0,
             "n_test": len(y_true),
@@ -135,8 +141,10 @@ def fold_metrics(model, data: FoldData, probs: np.ndarray, info: dict, cfg: Trai
             "val_accuracy": model.inner[chosen].val_accuracy,
             "val_unweighted_accuracy": model.inner[chosen].val_unweighted_accuracy,
             "val_source": f"inner {min(model.inner_folds, len(model.inner_actors))}-fold "
-                          "GroupKFold over the training actors, chosen C",
-            "best_epoch": chosen + 1, "epochs_run": len(model.C_grid), "C": model.C,
+                          f"GroupKFold over the training actors, chosen "
+                          f"{'layer and ' if model.layers else ''}C",
+            "best_epoch": chosen + 1, "epochs_run": len(model.inner), "C": model.C,
+            **({"layer": model.layer} if model.layers else {}),
             "inner_actors": model.inner_actors, "train_seconds": seconds, "device": "cpu",
             "seed": cfg.seed, "classes": list(data.classes), "class_weights": cfg.class_weights,
             "peak_memory_mb": peak_memory_mb(torch.device("cpu"))}

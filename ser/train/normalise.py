@@ -1,7 +1,8 @@
 """Normalisation of the model input: a z-score with statistics of the TRAINING split only.
 
 Never validation or test files, which would leak their distribution. Per frequency bin for a 2-D
-feature, per colour channel for the image, none for the raw waveform.
+feature, per colour channel for the image, per dimension for one vector per file (a pretrained
+encoder's pooled layers), none for the raw waveform.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ def stat_axis(spec: InputSpec, ndim: int) -> int | None:
     """The axis whose entries get their own statistics: channel, frequency bin, or none."""
     if tuple(spec.features) == IMAGE:
         return 1
-    if spec.features == ("waveform",) or ndim < 3:
+    if spec.features == ("waveform",) or ndim < 2:
         return None
-    return ndim - 2
+    return ndim - 2 if ndim >= 3 else 1  # (B, D) vectors: one z-score per dimension
 
 
 @dataclass

@@ -62,6 +62,19 @@ def with_data_shape(arch_spec, hparams: dict, data: FoldData) -> dict:
     return hparams
 
 
+def with_encoder_layers(arch_spec, hparams: dict,
+                        feature_shards: Mapping[str, Sequence[str | Path]]) -> dict:
+    """Fill `layers`, when the model declares it (a head on a pretrained encoder's layers) and
+    the config leaves it out, from what the shards hold: the same head then serves an encoder of
+    any size."""
+    from ser.features.shards import shard_layers
+
+    if "layers" not in getattr(arch_spec, "defaults", {}) or "layers" in hparams:
+        return hparams
+    kind = arch_spec.input.features[0]
+    return {**hparams, "layers": shard_layers(list(feature_shards[kind]))}
+
+
 def preprocessing(feature_shards: Mapping[str, Sequence[str | Path]], kinds: Sequence[str],
                   metadata_csv: str | Path) -> dict:
     """How the model's features were made, read from the shards themselves (what was really
@@ -130,7 +143,8 @@ def run_training(job: TrainJob, log: logging.Logger,
                                job.label_set, in_spec, job.feature_params, cfg.speaker_norm)
     # the initial weights are part of what the seed must fix
     state.seed_everything(cfg.seed, resolve_device(cfg.device))
-    build_hparams = with_data_shape(spec, build_hparams, data)
+    build_hparams = with_encoder_layers(spec, with_data_shape(spec, build_hparams, data),
+                                        job.feature_shards)
     model = models.build_model(arch, data.n_classes, pretrained, cache_dir=job.weights_cache_dir,
                                **build_hparams)
     info = {"model": job.model_name, "arch": arch, "family": spec.family,
