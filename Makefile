@@ -14,7 +14,9 @@ SHARED ?= $(abspath ../shared)
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.lock
+	# the lock is a complete freeze: --no-deps keeps resemblyzer from building webrtcvad from source
+	# (webrtcvad-wheels, in the lock, provides the same module as a binary wheel)
+	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 

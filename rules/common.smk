@@ -7,7 +7,7 @@ from snakemake.utils import validate
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
 from ser.data.ravdess import folder_listing
-from ser.encoders import is_encoder
+from ser.encoders import runs_encoder
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -132,16 +132,16 @@ def corpus_inputs(wildcards):
 
 def feature_gpus(wildcards):
     """A pretrained encoder's extraction runs on a GPU when there is one; other kinds never."""
-    return 1 if is_encoder(wildcards.feature) else 0
+    return 1 if runs_encoder(wildcards.feature) else 0
 
 
 def feature_runtime(wildcards):
     """Minutes: CREPE full at a 10 ms hop takes ~12 h of one CPU core for 1,440 files."""
-    return 720 if is_encoder(wildcards.feature) else 30
+    return 720 if runs_encoder(wildcards.feature) else 30
 
 
 def feature_memory(wildcards):
-    return 4000 if is_encoder(wildcards.feature) else 2000
+    return 4000 if runs_encoder(wildcards.feature) else 2000
 
 
 def shards_of(kind):

@@ -3,12 +3,12 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in any env
 
-from ser.encoders import is_encoder
+from ser.encoders import runs_encoder
 from ser.features.shards import build_kind_shards, extraction_plan
 from ser.gpu import claim_gpu
 from ser.logs import job_log
 
-if is_encoder(snakemake.wildcards.feature):
+if runs_encoder(snakemake.wildcards.feature):
     claim_gpu()  # before CUDA starts: a pretrained encoder runs on the job's GPU when it has one
 
 with job_log(snakemake.log[0], "features") as log:

@@ -81,6 +81,14 @@ def is_encoder(kind: str) -> bool:
     return kind in _registered()
 
 
+def runs_encoder(kind: str) -> bool:
+    """A kind computed by a pretrained encoder: its pooled layers, or the frames of CREPE's
+    frozen blocks that fine-tuning reads."""
+    from ser.encoders.crepe import FRAME_KINDS
+
+    return is_encoder(kind) or kind in FRAME_KINDS
+
+
 def get_encoder(kind: str) -> EncoderSpec:
     if kind not in _registered():
         raise ValueError(f"unknown encoder {kind!r}; known: {sorted(ENCODERS)}")

@@ -15,6 +15,7 @@ encoder's one parameter.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +48,20 @@ def build_crepe(capacity: str, weights: Path, device: torch.device) -> torch.nn.
     return model.to(device).eval()
 
 
+def crepe_block(model: torch.nn.Module, x: torch.Tensor, i: int) -> torch.Tensor:
+    """CREPE's block `i` (1-6): torchcrepe's own layer function, with conv1's wider padding.
+    (N, C_{i-1}, P, 1) -> (N, C_i, P / 2 (/ 4 for conv1's stride), 1)."""
+    conv, bn = getattr(model, f"conv{i}"), getattr(model, f"conv{i}_BN")
+    return model.layer(x, conv, bn, (0, 0, 254, 254)) if i == 1 else model.layer(x, conv, bn)
+
+
 def crepe_activations(model: torch.nn.Module, frames: torch.Tensor) -> list[torch.Tensor]:
     """Every layer of CREPE for (T, 1024) normalised frames: (T, D_l) each, as listed in
     `crepe_layers`."""
     x = frames[:, None, :, None]                                   # (T, 1, 1024, 1)
     out = []
     for i in range(1, 7):
-        conv, bn = getattr(model, f"conv{i}"), getattr(model, f"conv{i}_BN")
-        # torchcrepe's own block, with conv1's wider padding
-        x = model.layer(x, conv, bn, (0, 0, 254, 254)) if i == 1 else model.layer(x, conv, bn)
-        # x: (T, C_i, 1024 / 4 / 2**i, 1)
+        x = crepe_block(model, x, i)                               # (T, C_i, 1024/4/2**i, 1)
         if i <= 4:
             out.append(x.mean(dim=(2, 3)))                          # (T, C_i)
         elif i == 5:  # channel-major, as torchcrepe.embed flattens it
@@ -83,6 +88,67 @@ def _loader(capacity: str) -> Callable:
             return [torch.cat(layer) for layer in zip(*parts)]
         return run
     return load
+
+
+# Fine-tuning's input: the frames of the frozen lower blocks, stored once (ser.models.crepe_ft)
+FRAME_KINDS = {"crepe_tiny_frames": "tiny", "crepe_full_frames": "full"}
+LAYER_NAMES = tuple(f"conv{i}" for i in range(1, 7))
+
+
+@lru_cache(maxsize=4)
+def _frozen_crepe(capacity: str, device: str) -> torch.nn.Module:
+    from ser.encoders import get_encoder, verified_weights
+
+    return build_crepe(capacity, verified_weights(get_encoder(f"crepe_{capacity}")),
+                       torch.device(device))
+
+
+def crepe_frames(capacity: str, waves: torch.Tensor, hop_length: int = 1280,
+                 layer: str = "conv4") -> torch.Tensor:
+    """CREPE's blocks up to `layer` for each frame of each waveform (B, S) at 16 kHz:
+    (B, T, C, P), T = 1 + S // hop_length (frames centred, as torchcrepe pads them).
+
+    The blocks above `layer` are what `crepe_<capacity>_ft` fine-tunes: the blocks below are
+    frozen (their batch norms in eval mode), so their outputs are computed once here instead of
+    in every epoch, and training the blocks above on them is training them end to end from
+    the waveform with the lower blocks frozen.
+    """
+    import torchcrepe
+
+    if layer not in LAYER_NAMES[:-1]:
+        raise ValueError(f"crepe_{capacity}_frames: layer must be one of {LAYER_NAMES[:-1]} "
+                         f"(conv6 leaves nothing to fine-tune), got {layer!r}")
+    if int(hop_length) < 1:
+        raise ValueError(f"crepe_{capacity}_frames: hop_length must be at least 1")
+    model = _frozen_crepe(capacity, str(waves.device))
+    out = []
+    for wave in waves:
+        frames = torch.cat(list(torchcrepe.preprocess(
+            wave[None].float(), torchcrepe.SAMPLE_RATE, int(hop_length), FRAMES_PER_BATCH,
+            waves.device)))                                        # (T, 1024)
+        x = frames[:, None, :, None]                               # (T, 1, 1024, 1)
+        for i in range(1, LAYER_NAMES.index(layer) + 2):
+            x = crepe_block(model, x, i)                           # (T, C_i, P_i, 1)
+        out.append(x[..., 0])                                      # (T, C, P)
+    return torch.stack(out)                                        # (B, T, C, P)
+
+
+def crepe_tiny_frames(waves: torch.Tensor, sample_rate: int, hop_length: int = 1280,
+                      layer: str = "conv4") -> torch.Tensor:
+    _check_rate(sample_rate)
+    return crepe_frames("tiny", waves, hop_length, layer)
+
+
+def crepe_full_frames(waves: torch.Tensor, sample_rate: int, hop_length: int = 1280,
+                      layer: str = "conv4") -> torch.Tensor:
+    _check_rate(sample_rate)
+    return crepe_frames("full", waves, hop_length, layer)
+
+
+def _check_rate(sample_rate: int) -> None:
+    if int(sample_rate) != 16000:
+        raise ValueError(f"CREPE's frames are of 16 kHz audio; audio.sample_rate is "
+                         f"{sample_rate}: set it to 16000 for the crepe_*_frames kinds")
 
 
 for _capacity in ("full", "tiny"):

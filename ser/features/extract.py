@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ser.encoders.crepe import crepe_full_frames, crepe_tiny_frames
 from ser.features.functionals import FUNCTIONAL_SETS
 from ser.features.spectral import logmel, mfcc, power_spectrogram, stft_db
 from ser.features.wavelet import scalogram
@@ -33,6 +34,8 @@ SPECTRAL = ("logmel", "mfcc", "stft")
 
 FEATURES: dict[str, Callable[..., torch.Tensor]] = {
     "waveform": waveform,
+    "crepe_tiny_frames": crepe_tiny_frames,
+    "crepe_full_frames": crepe_full_frames,
     "logmel": logmel,
     "mfcc": mfcc,
     "stft": stft_db,

@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from ser.audio import AudioError, fix_length, load_audio
 from ser.data.ravdess import read_metadata
 from ser.features.extract import check_params, extract, extract_batches
-from ser.encoders import encoder_features, get_encoder, identity, is_encoder
+from ser.encoders import encoder_features, get_encoder, identity, is_encoder, runs_encoder
+from ser.encoders.crepe import FRAME_KINDS
 from ser.features.functionals import functional_features, is_functional, opensmile_version
 
 EXTRACTOR_VERSION = "1"
@@ -143,7 +144,11 @@ def shard_preprocessing(paths: list[str | Path]) -> dict:
 
 
 def encoder_attrs(kind: str, params: dict) -> dict:
-    """The encoder's identity and its layers' names and widths (JSON), for a shard's attrs."""
+    """The encoder's identity and, for its pooled layers, their names and widths (JSON), for a
+    shard's attrs."""
+    if kind in FRAME_KINDS:  # the frozen blocks of CREPE that fine-tuning reads
+        return {k: v for k, v in identity(get_encoder(f"crepe_{FRAME_KINDS[kind]}"),
+                                          {}).items() if k != "encoder_params"}
     spec = get_encoder(kind)
     info = identity(spec, params)
     return {**{k: v for k, v in info.items() if k != "encoder_params"},
@@ -248,6 +253,8 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         waves = load_waves(paths, audio_params).to(device)  # one actor: ~60 files, 15 MB
         feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
         feats = feats.cpu().numpy()
+        if runs_encoder(kind):
+            attrs.update(encoder_attrs(kind, params))
     write_shard(out_path, feats, files, attrs)
     if log is not None:
         how = (f"whole clips stretched to {stretch} frames" if stretch else
@@ -264,7 +271,7 @@ def extraction_plan(kind: str, threads: int) -> tuple[str, int]:
     time, small batches): the job's threads extract that many actors at once, each in a forked
     process of one thread. An encoder runs on the GPU when the job has one, in one process.
     """
-    if is_encoder(kind) and torch.cuda.is_available():
+    if runs_encoder(kind) and torch.cuda.is_available():
         return "cuda", 1
     return "cpu", max(1, int(threads)) if (is_functional(kind) or is_encoder(kind)) else 1
 

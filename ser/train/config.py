@@ -104,7 +104,12 @@ def _coerce(kind: str, value):
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+    """`params`: tensors, or param groups (dicts with their own "lr") of a pretrained trunk."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
+    else:
+        params = [p for p in params if p.requires_grad]
     # The fused kernels update every parameter in one pass: on a 2-core CPU they nearly halve the step
     # time of a model with a large dense layer (CNN-X), and they exist on CPU and CUDA alike.
     if cfg.optimizer == "adam":

@@ -71,7 +71,9 @@ class Trainer:
         self.model = model.to(device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        # a model with a pretrained trunk may give it a lower learning rate than its new head
+        groups = getattr(self.model, "parameter_groups", None)
+        self.optimizer = make_optimizer(cfg, groups(cfg.lr) if groups else self.model.parameters())
         self.scheduler = make_scheduler(cfg, self.optimizer)
         bf16 = cuda and torch.cuda.is_bf16_supported()
         self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
