@@ -123,14 +123,37 @@ def _by_validation(family: str, rows: pd.DataFrame, val: pd.Series) -> Represent
     return Representative(family, best[0], rule, float(best[1]))
 
 
+def random_weights(rows: pd.DataFrame) -> pd.Series:
+    """Rows of transfer models whose initial weights were random ('none ...'): no transfer."""
+    if "weights" not in rows:
+        return pd.Series(False, index=rows.index)
+    return (rows["family"] == "transfer") & \
+        rows["weights"].astype(str).str.lower().str.startswith("none")
+
+
+def _transfer_candidates(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The transfer models with real pretrained weights when the run has any (a random-init
+    'transfer' model answers nothing about transfer), and the note saying who was left out."""
+    random = random_weights(rows)
+    if random.all() or not random.any():
+        return rows, ""
+    left = sorted(rows.loc[random, "model"].unique())
+    return rows[~random], f"; {', '.join(left)} (random initial weights) not candidates"
+
+
 def choose_representatives(metrics: pd.DataFrame, pinned: Mapping[str, str] | None = None
                            ) -> tuple[dict[str, Representative], dict[str, str]]:
     """family -> its representative, and family -> why it has none."""
     chosen, missing = {}, {}
     for family, rows in metrics.groupby("family", sort=True):
-        family, val = str(family), _validation_means(rows)
+        family, note = str(family), ""
         model = (pinned or {}).get(family)
+        if not model:
+            rows, note = _transfer_candidates(rows)
+        val = _validation_means(rows)
         pick = _pinned(family, model, rows, val) if model else _by_validation(family, rows, val)
+        if note and not isinstance(pick, str):
+            pick = Representative(pick.family, pick.model, pick.rule + note, pick.val_score)
         if isinstance(pick, str):
             missing[family] = pick
         else:

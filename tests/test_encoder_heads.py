@@ -142,3 +142,24 @@ def test_weighted_sum_splits_the_input_by_layer() -> None:
         moved[:, widths[0] + widths[1]] += 1.0  # lstm3's first column
         assert not torch.allclose(model(moved), out)
     assert torch.isclose(model.layer_weights().sum(), torch.tensor(1.0))
+
+
+def test_report_shows_validation_ua_per_layer(corpus: dict, tmp_path: Path) -> None:
+    from ser.report.figures import layers_figure, model_figure_kinds
+    from ser.report.inputs import read_fold
+
+    runs = []
+    for fold in (1, 2):
+        run_classical(job(corpus, "ge2e_lr", fold, tmp_path / f"f{fold}"), LOG)
+        runs.append(read_fold(tmp_path / f"f{fold}", "ge2e_lr", fold))
+    kinds = model_figure_kinds(runs)
+    assert "layers" in kinds and "curves" not in kinds
+    fig = layers_figure("ge2e_lr", runs)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == LAYERS
+    mean = ax.get_lines()[-1].get_ydata()  # the mean over folds of each layer's best C
+    best = [pd.concat([r.history[r.history["layer"] == name]["val_ua"] for r in runs[:1]]).max()
+            for name in LAYERS]
+    first = ax.get_lines()[0].get_ydata()
+    np.testing.assert_allclose(first, np.array(best) * 100)
+    assert len(mean) == len(LAYERS)

@@ -104,6 +104,23 @@ def test_representative_is_never_the_test_best_by_default_and_can_be_pinned() ->
         choose_representatives(m, {"transfer": "cnnx"})
 
 
+def test_transfer_representative_has_real_pretrained_weights_when_the_run_has_any() -> None:
+    """A randomly initialised 'transfer' architecture answers nothing about transfer: with a
+    real pretrained model in the run it is no candidate, however high its validation UA."""
+    m = fold_table({"resnet18": ("transfer", [0.5] * 3, [0.7] * 3),
+                    "ge2e_lr": ("transfer", [0.6] * 3, [0.6] * 3),
+                    "cnn6": ("scratch", [0.5] * 3, [0.5] * 3)})
+    m["weights"] = m["model"].map({"resnet18": "none (random init)", "cnn6": "none (random init)",
+                                   "ge2e_lr": "speaker identity: ge2e (sha256 39373b86598f)"})
+    rep = choose_representatives(m)[0]["transfer"]
+    assert rep.model == "ge2e_lr" and "resnet18 (random initial weights) not candidates" in rep.rule
+    assert choose_representatives(m)[0]["scratch"].model == "cnn6"  # scratch is random by nature
+    # no real weights at all: the architectures are compared, as before (the report cautions)
+    only_random = m[m["model"] != "ge2e_lr"]
+    assert choose_representatives(only_random)[0]["transfer"].model == "resnet18"
+    assert choose_representatives(m, {"transfer": "resnet18"})[0]["transfer"].model == "resnet18"
+
+
 def test_ties_by_name_and_no_validation_scores_require_pinning() -> None:
     tie = fold_table({"b_model": ("scratch", [0.5] * 3, [0.4] * 3),
                       "a_model": ("scratch", [0.3] * 3, [0.4] * 3)})

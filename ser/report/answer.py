@@ -11,7 +11,7 @@ import math
 import pandas as pd
 
 from ser.data.provenance import describe, is_synthetic
-from ser.stats import FamilyComparison, PairedComparison, summarize
+from ser.stats import FamilyComparison, PairedComparison, random_weights, summarize
 
 SCHEMES = {
     "emobox_6fold": "speaker-independent, {n} folds by actor from the EmoBox fold list",
@@ -31,9 +31,7 @@ def protocol_description(scheme: str, n_folds: int, config: dict) -> str:
 
 def random_weight_models(metrics: pd.DataFrame) -> list[str]:
     """Transfer models whose weights were not pretrained ('none ...'): no transfer happened."""
-    rows = metrics[(metrics["family"] == "transfer")
-                   & metrics["weights"].astype(str).str.lower().str.startswith("none")]
-    return sorted(rows["model"].unique())
+    return sorted(metrics.loc[random_weights(metrics), "model"].unique())
 
 
 def p_text(value: float) -> str:

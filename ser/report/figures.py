@@ -145,6 +145,39 @@ def curves_figure(model: str, runs: list[FoldRun]) -> Figure:
     return fig
 
 
+def layers_figure(model: str, runs: list[FoldRun]) -> Figure:
+    """A head on a pretrained encoder's layers: the inner cross-validation's UA of every layer
+    (its best C), per fold and averaged: which depth of the encoder carries emotion."""
+    fig = Figure(figsize=(7.0, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    per_fold = []
+    for run, colour in zip(runs, [f"C{i}" for i in range(len(runs))]):
+        h = run.history
+        best = h.groupby("layer", sort=False)["val_ua"].max() * 100
+        per_fold.append(best)
+        ax.plot(best.index, best.values, color=colour, alpha=0.5, marker=".",
+                label=f"fold {run.fold}")
+    mean = pd.concat(per_fold, axis=1).mean(axis=1)
+    ax.plot(mean.index, mean.values, color="black", lw=2, marker="o", label="mean")
+    ax.set_xlabel("layer (input to output)")
+    ax.set_ylabel("validation UA (%)")
+    ax.legend(fontsize=6, ncols=4)
+    ax.set_title(f"{model}: validation UA of each layer (inner cross-validation over the "
+                 f"training actors, best C)")
+    return fig
+
+
+def model_figure_kinds(runs: list[FoldRun]) -> dict:
+    """MODEL_FIGURES, with the layer figure in place of the learning curves for a head that
+    chose one of a pretrained encoder's layers."""
+    kinds = dict(MODEL_FIGURES)
+    if runs and all("layer" in run.history for run in runs):
+        del kinds["curves"]
+        kinds["layers"] = (layers_figure, "validation UA of each layer of {m}'s encoder "
+                                          "(inner cross-validation, best C), per fold")
+    return kinds
+
+
 def overview_figure(run: RunData) -> Figure:
     """Per-fold test UA (dots) and its mean (bar) of every model, WA beside it (hollow)."""
     fig = Figure(figsize=(7.0, 1.2 + 0.45 * len(run.models)), layout="constrained")
@@ -179,7 +212,7 @@ def make_figures(run: RunData) -> list[ReportFigure]:
                             "per-fold test UA (and WA) of every model", _png(overview_figure(run)))]
     for model in run.models:
         runs = run.model_folds(model)
-        for kind, (draw, alt) in MODEL_FIGURES.items():
+        for kind, (draw, alt) in model_figure_kinds(runs).items():
             figures.append(ReportFigure(figure_id(model, kind), model, kind, kind,
                                         alt.format(m=model), _png(draw(model, runs))))
     return figures
