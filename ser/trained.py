@@ -49,9 +49,15 @@ class TrainedModel:
 
     def features(self, windows: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """Stored-layout features of equal-length windows, as the features rule makes them."""
+        from ser.encoders import is_encoder
+
         out = {}
         sr = self.sample_rate
         for kind, made in self.preprocessing["features"].items():
+            if is_encoder(kind):  # pooled over the unpadded window, which windows here are not
+                raise ValueError(f"this model reads {kind}'s pooled layers (a head on a "
+                                 f"pretrained encoder): `ser predict` and `ser export` do not "
+                                 f"serve such heads yet; use the pipeline's predictions.csv")
             if made["stretch_frames"]:
                 out[kind] = torch.cat([stretched_clip(w, kind, made["params"], sr,
                                                       made["stretch_frames"], self.device)

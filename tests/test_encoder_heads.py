@@ -24,6 +24,7 @@ ACTORS = [1, 2, 3, 4, 5, 6]
 AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
 LOG = logging.getLogger("test_encoder_heads")
 LAYERS = [name for name, _ in get_encoder("ge2e").layer_widths()]
+pytestmark = pytest.mark.slow  # GE2E features of 360 files, then fits
 
 
 @pytest.fixture(scope="module")

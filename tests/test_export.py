@@ -13,6 +13,7 @@ import yaml
 
 from conftest import REPO
 from ser.audio import fix_length, load_audio
+from ser.encoders import is_encoder
 from ser.export import build_raw_input, export_model, fresh_model, try_onnx
 from ser.models import get_spec, list_models
 from ser.trained import load_trained
@@ -53,8 +54,9 @@ def test_export_of_a_trained_model_agrees_with_torch_on_real_files(use_run, ravd
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "arch", [m for m in list_models() if get_spec(m).trainer == "torch"])  # torch models
+@pytest.mark.parametrize(  # torch models; heads on pooled encoder layers are not served yet
+    "arch", [m for m in list_models() if get_spec(m).trainer == "torch"
+             and not is_encoder(get_spec(m).input.features[0])])
 def test_every_registry_model_exports_to_onnx_and_agrees_on_real_files(arch, ravdess16k,
                                                                         tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
