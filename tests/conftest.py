@@ -145,3 +145,22 @@ def use_run(tmp_path_factory, ravdess16k: Path) -> Path:
     config.write_text(yaml.safe_dump(cfg))
     return built_once(tmp_path_factory, "use_run", lambda workdir: run_snakemake(
         workdir, "--cores", "2", "final", "--resources", "gpu=1", configfiles=(config,)))
+
+
+def actor_fold_corpus(root: Path, ravdess16k: Path, actors: list[int], kind: str,
+                      params: dict | None = None, k: int = 3, workers: int = 1) -> dict:
+    """Metadata of `actors`, k actor folds (one validation actor each) and one `kind` shard per
+    actor (4 s window), under `root`: the small real fold the model-family tests fit on."""
+    from ser.data.folds import make_folds
+    from ser.data.ravdess import scan_corpus
+    from ser.features.shards import build_kind_shards
+
+    meta = scan_corpus(ravdess16k, actors)
+    meta.to_csv(root / "metadata.csv", index=False)
+    folds = make_folds(meta, "actor_kfold", k=k, seed=0, n_val_actors=1)
+    folds.to_csv(root / "folds.csv", index=False)
+    shards = [root / kind / f"actor_{a:02d}.h5" for a in actors]
+    build_kind_shards(root / "metadata.csv", actors, kind, params or {},
+                      {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}, shards,
+                      workers=workers)
+    return {"root": root, "meta": meta, "folds": folds, "shards": shards}

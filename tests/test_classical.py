@@ -13,15 +13,15 @@ import pytest
 import soundfile as sf
 
 from ser.audio import AudioError, load_audio
-from ser.data.folds import make_folds
-from ser.data.ravdess import scan_corpus
 from ser.features.extract import check_params
 from ser.features.functionals import (MIN_SECONDS, N_FUNCTIONALS, clip_window,
                                       functional_features)
-from ser.features.shards import build_actor_shard, build_kind_shards, read_shards
+from ser.features.shards import build_kind_shards, read_shards
 from ser.models import classical
 from ser.train.classical import run_classical
 from ser.train.run import TrainJob
+
+from conftest import actor_fold_corpus
 
 ACTORS = [1, 2, 3, 4, 5, 6]
 AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
@@ -31,15 +31,7 @@ LOG = logging.getLogger("test_classical")
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, ravdess16k: Path) -> dict:
     """Metadata, 3 actor folds (one validation actor each) and egemaps shards of six actors."""
-    root = tmp_path_factory.mktemp("classical")
-    meta = scan_corpus(ravdess16k, ACTORS)
-    meta.to_csv(root / "metadata.csv", index=False)
-    folds = make_folds(meta, "actor_kfold", k=3, seed=0, n_val_actors=1)
-    folds.to_csv(root / "folds.csv", index=False)
-    shards = [root / "egemaps" / f"actor_{a:02d}.h5" for a in ACTORS]
-    for actor, path in zip(ACTORS, shards):
-        build_actor_shard(root / "metadata.csv", actor, "egemaps", {}, AUDIO, path)
-    return {"root": root, "meta": meta, "folds": folds, "shards": shards}
+    return actor_fold_corpus(tmp_path_factory.mktemp("classical"), ravdess16k, ACTORS, "egemaps")
 
 
 def fit_fold(corpus: dict, model: str, fold: int, out: Path, **training) -> dict:

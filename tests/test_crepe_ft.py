@@ -11,15 +11,14 @@ import pytest
 import torch
 
 from ser.audio import load_audio
-from ser.data.folds import make_folds
-from ser.data.ravdess import scan_corpus
 from ser.encoders import get_encoder, load_encoder, weight_path
 from ser.encoders.crepe import crepe_frames
 from ser.features.extract import extract
 from ser.features.functionals import clip_window
-from ser.features.shards import build_kind_shards
 from ser.models import build_model
 from ser.train.run import TrainJob, run_training
+
+from conftest import actor_fold_corpus
 
 ACTORS = [8, 9, 10, 11]
 AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
@@ -64,15 +63,9 @@ def test_frames_kind_checks_its_layer_and_rate(wave: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def fold(tmp_path_factory, ravdess16k: Path) -> dict:
-    root = tmp_path_factory.mktemp("crepe_ft")
-    meta = scan_corpus(ravdess16k, ACTORS)
-    meta.to_csv(root / "metadata.csv", index=False)
-    make_folds(meta, "actor_kfold", k=2, seed=0, n_val_actors=1).to_csv(root / "folds.csv",
-                                                                        index=False)
-    shards = [root / f"actor_{a:02d}.h5" for a in ACTORS]
     params = {"hop_length": 3200, "layer": "conv4"}
-    build_kind_shards(root / "metadata.csv", ACTORS, "crepe_tiny_frames", params, AUDIO, shards)
-    return {"root": root, "shards": shards, "params": params}
+    return {**actor_fold_corpus(tmp_path_factory.mktemp("crepe_ft"), ravdess16k, ACTORS,
+                                "crepe_tiny_frames", params, k=2), "params": params}
 
 
 def test_fine_tuning_trains_the_upper_blocks_slower_than_the_head(fold: dict,

@@ -12,16 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
-from ser.data.folds import make_folds
-from ser.data.ravdess import scan_corpus
 from ser.encoders import get_encoder
-from ser.features.shards import build_kind_shards, read_shards
+from ser.features.shards import read_shards
 from ser.models import build_model, classical, get_spec
 from ser.train.classical import run_classical
 from ser.train.run import TrainJob, run_training
 
+from conftest import actor_fold_corpus
+
 ACTORS = [1, 2, 3, 4, 5, 6]
-AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
 LOG = logging.getLogger("test_encoder_heads")
 LAYERS = [name for name, _ in get_encoder("ge2e").layer_widths()]
 pytestmark = pytest.mark.slow  # GE2E features of 360 files, then fits
@@ -30,14 +29,8 @@ pytestmark = pytest.mark.slow  # GE2E features of 360 files, then fits
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, ravdess16k: Path) -> dict:
     """Metadata, 3 actor folds (one validation actor each) and ge2e shards of six actors."""
-    root = tmp_path_factory.mktemp("encoder_heads")
-    meta = scan_corpus(ravdess16k, ACTORS)
-    meta.to_csv(root / "metadata.csv", index=False)
-    folds = make_folds(meta, "actor_kfold", k=3, seed=0, n_val_actors=1)
-    folds.to_csv(root / "folds.csv", index=False)
-    shards = [root / "ge2e" / f"actor_{a:02d}.h5" for a in ACTORS]
-    build_kind_shards(root / "metadata.csv", ACTORS, "ge2e", {}, AUDIO, shards, workers=2)
-    return {"root": root, "meta": meta, "folds": folds, "shards": shards}
+    return actor_fold_corpus(tmp_path_factory.mktemp("encoder_heads"), ravdess16k, ACTORS, "ge2e",
+                             workers=2)
 
 
 def job(corpus: dict, model: str, fold: int, out: Path, **cfg) -> TrainJob:
