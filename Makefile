@@ -11,11 +11,11 @@ SHARED ?= $(abspath ../shared)
 
 .PHONY: venv demo test test-fast test-cluster lint benchmarks lock clean-demo
 
+# The lock is a complete freeze, installed with --no-deps: resemblyzer asks for webrtcvad, which pip
+# would build from source; webrtcvad-wheels, in the lock, is the same module as a binary wheel.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# the lock is a complete freeze: --no-deps keeps resemblyzer from building webrtcvad from source
-	# (webrtcvad-wheels, in the lock, provides the same module as a binary wheel)
 	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
