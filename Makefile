@@ -13,9 +13,10 @@ SHARED ?= $(abspath ../shared)
 
 # The lock is a complete freeze, installed with --no-deps: resemblyzer asks for webrtcvad, which pip
 # would build from source; webrtcvad-wheels, in the lock, is the same module as a binary wheel.
+# setuptools, which torch needs and `pip freeze` leaves out, is pinned here.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --upgrade pip setuptools==84.2.1
 	$(BIN)/python -m pip install -q --no-deps -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
