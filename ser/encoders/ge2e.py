@@ -59,8 +59,8 @@ def ge2e_activations(encoder, layers: nn.ModuleList, wave: np.ndarray) -> list[t
 def load(weights: Path, device: torch.device) -> Callable[[np.ndarray], list[torch.Tensor]]:
     from resemblyzer import VoiceEncoder, preprocess_wav
 
-    encoder = VoiceEncoder(device=device, verbose=False, weights_fpath=weights).eval()
-    layers = single_layers(encoder.lstm).to(device).eval()
+    encoder = VoiceEncoder(device=device, verbose=False, weights_fpath=weights).train(False)
+    layers = single_layers(encoder.lstm).to(device).train(False)
 
     def run(wave: np.ndarray) -> list[torch.Tensor]:
         voiced = preprocess_wav(wave.astype(np.float32))

@@ -58,7 +58,7 @@ class CrepeFineTune(nn.Module):
         super().train(mode)
         for module in self.crepe.modules():  # see the module docstring
             if isinstance(module, nn.BatchNorm2d):
-                module.eval()
+                module.train(False)
         return self
 
     def parameter_groups(self, lr: float) -> list[dict]:
@@ -99,8 +99,7 @@ def _builder(capacity: str):
         model.weights_description = (
             f"{spec.pretrained_on}: CREPE {capacity} from {spec.package} {spec.weight_file} "
             f"(sha256 {spec.sha256[:12]}), blocks after {frozen_through} fine-tuned"
-            if weights else f"none (random init; frozen blocks through {frozen_through} from "
-                            f"{spec.package})")
+            if weights else "none (random init)")
         return model
     return build
 
