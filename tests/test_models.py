@@ -157,9 +157,10 @@ def seeded_loss(model, x, y, seed: int = 0) -> torch.Tensor:
 # the classical and fusion families are no torch modules: tests/test_classical.py and
 # tests/test_fusion.py fit them
 # heads on a pretrained encoder's pooled layers train in tests/test_encoder_heads.py: their input
-# is not computed from a batch of windows
+# is not computed from a batch of windows; crepe_full_ft is crepe_tiny_ft's class at 60 times the
+# compute (210 s here on 2 cores), so the tiny one stands for both
 TORCH_MODELS = [n for n in list_models() if get_spec(n).trainer == "torch"
-                and not is_encoder(get_spec(n).input.features[0])]
+                and not is_encoder(get_spec(n).input.features[0]) and n != "crepe_full_ft"]
 
 
 @pytest.mark.slow
