@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,3 +165,17 @@ def actor_fold_corpus(root: Path, ravdess16k: Path, actors: list[int], kind: str
                       {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}, shards,
                       workers=workers)
     return {"root": root, "meta": meta, "folds": folds, "shards": shards}
+
+
+def spy_inner_cv(monkeypatch) -> list[tuple[int, np.ndarray]]:
+    """Record (columns, each row's actor) of every inner cross-validation a linear model runs."""
+    from ser.models import classical
+
+    seen, original = [], classical.inner_cv
+
+    def spy(model, x, y, groups, *args, **kwargs):
+        seen.append((x.shape[1], np.asarray(groups).copy()))
+        return original(model, x, y, groups, *args, **kwargs)
+
+    monkeypatch.setattr(classical, "inner_cv", spy)
+    return seen

@@ -21,7 +21,7 @@ from ser.models import classical
 from ser.train.classical import run_classical
 from ser.train.run import TrainJob
 
-from conftest import actor_fold_corpus
+from conftest import actor_fold_corpus, spy_inner_cv
 
 ACTORS = [1, 2, 3, 4, 5, 6]
 AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
@@ -117,21 +117,14 @@ def test_silent_file_is_kept_with_finite_functionals(tmp_path: Path, ravdess16k:
 
 def test_inner_selection_never_sees_a_test_actor(corpus: dict, tmp_path: Path,
                                                  monkeypatch) -> None:
-    seen = []
-    original = classical.inner_cv
-
-    def spy(model, x, y, groups, *args, **kwargs):
-        seen.append(np.asarray(groups).copy())
-        return original(model, x, y, groups, *args, **kwargs)
-
-    monkeypatch.setattr(classical, "inner_cv", spy)
+    seen = spy_inner_cv(monkeypatch)
     folds = corpus["folds"]
     for fold in sorted(folds["fold"].unique()):
         rows = folds[folds["fold"] == fold]
         test = set(rows.loc[rows["split"] == "test", "actor"])
         training = set(rows.loc[rows["split"] != "test", "actor"])
         metrics = fit_fold(corpus, "egemaps_lr", int(fold), tmp_path / f"f{fold}")
-        groups = seen[-1]
+        groups = seen[-1][1]
         assert set(groups.tolist()) == training and not set(groups.tolist()) & test
         assert len(groups) == int((rows["split"] != "test").sum())
         assert set(metrics["inner_actors"]) == training

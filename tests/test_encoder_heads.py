@@ -18,7 +18,7 @@ from ser.models import build_model, classical, get_spec
 from ser.train.classical import run_classical
 from ser.train.run import TrainJob, run_training
 
-from conftest import actor_fold_corpus
+from conftest import actor_fold_corpus, spy_inner_cv
 
 ACTORS = [1, 2, 3, 4, 5, 6]
 LOG = logging.getLogger("test_encoder_heads")
@@ -52,14 +52,7 @@ def test_heads_are_transfer_models_fitted_by_their_rules() -> None:
 
 def test_layer_and_C_are_chosen_on_training_actors_only(corpus: dict, tmp_path: Path,
                                                         monkeypatch) -> None:
-    seen = []
-    original = classical.inner_cv
-
-    def spy(model, x, y, groups, *args, **kwargs):
-        seen.append((x.shape[1], set(np.asarray(groups).tolist())))
-        return original(model, x, y, groups, *args, **kwargs)
-
-    monkeypatch.setattr(classical, "inner_cv", spy)
+    seen = spy_inner_cv(monkeypatch)
     folds = corpus["folds"]
     for fold in sorted(folds["fold"].unique()):
         rows = folds[folds["fold"] == fold]
@@ -69,7 +62,7 @@ def test_layer_and_C_are_chosen_on_training_actors_only(corpus: dict, tmp_path: 
         metrics = run_classical(job(corpus, "ge2e_lr", int(fold), tmp_path / f"f{fold}"), LOG)
         # one inner cross-validation per layer, each on that layer's columns, never a test actor
         assert [w for w, _ in seen] == [w for _, w in get_encoder("ge2e").layer_widths()]
-        assert all(groups == training and not groups & test for _, groups in seen)
+        assert all(set(g.tolist()) == training and not set(g.tolist()) & test for _, g in seen)
         history = pd.read_csv(tmp_path / f"f{fold}" / "history.csv")
         assert list(dict.fromkeys(history["layer"])) == LAYERS
         best = history.iloc[metrics["best_epoch"] - 1]

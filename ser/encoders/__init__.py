@@ -134,12 +134,12 @@ def verified_weights(spec: EncoderSpec, path: str | Path | None = None) -> Path:
     return path
 
 
-def identity(spec: EncoderSpec, params: dict) -> dict:
-    """What the shard records of the encoder that made it."""
+def identity(spec: EncoderSpec) -> dict:
+    """What the shard records of the encoder that made it (its params are the shard's own)."""
     return {"encoder": spec.name, "encoder_package": spec.package,
             "encoder_version": package_version(spec.package),
             "encoder_weights": spec.weight_file, "encoder_sha256": spec.sha256,
-            "pretrained_on": spec.pretrained_on, "encoder_params": {**spec.params, **params}}
+            "pretrained_on": spec.pretrained_on}
 
 
 def pool(frames: Sequence[torch.Tensor]) -> np.ndarray:
@@ -166,8 +166,7 @@ def encoder_features(paths: Sequence[str], kind: str, params: dict, audio_params
     from ser.features.functionals import clip_window
 
     spec = get_encoder(kind)
-    check_encoder_params(kind, params)
-    run = load_encoder(kind, params, device)
+    run = load_encoder(kind, params, device)  # checks the params and the weights
     sr = int(audio_params["sample_rate"])
     offset, duration = float(audio_params.get("offset", 0.0)), float(audio_params["duration"])
     width = sum(w for _, w in spec.layer_widths())

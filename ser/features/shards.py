@@ -143,16 +143,13 @@ def shard_preprocessing(paths: list[str | Path]) -> dict:
     return seen
 
 
-def encoder_attrs(kind: str, params: dict) -> dict:
+def encoder_attrs(kind: str) -> dict:
     """The encoder's identity and, for its pooled layers, their names and widths (JSON), for a
     shard's attrs."""
     if kind in FRAME_KINDS:  # the frozen blocks of CREPE that fine-tuning reads
-        return {k: v for k, v in identity(get_encoder(f"crepe_{FRAME_KINDS[kind]}"),
-                                          {}).items() if k != "encoder_params"}
+        return identity(get_encoder(f"crepe_{FRAME_KINDS[kind]}"))
     spec = get_encoder(kind)
-    info = identity(spec, params)
-    return {**{k: v for k, v in info.items() if k != "encoder_params"},
-            "layers": json.dumps(spec.layer_widths())}
+    return {**identity(spec), "layers": json.dumps(spec.layer_widths())}
 
 
 def shard_layers(paths: Sequence[str | Path]) -> list[tuple[str, int]]:
@@ -246,7 +243,7 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         attrs["opensmile_version"] = opensmile_version()
     elif is_encoder(kind):
         feats = encoder_features(paths, kind, params, audio_params, device)
-        attrs.update(encoder_attrs(kind, params))
+        attrs.update(encoder_attrs(kind))
     elif stretch is not None:
         feats = stretched_features(paths, kind, params, audio_params, stretch, device).cpu().numpy()
     else:
@@ -254,7 +251,7 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         feats = extract_batches(waves, sr, {kind: params}, batch_size=batch_size)[kind]
         feats = feats.cpu().numpy()
         if runs_encoder(kind):
-            attrs.update(encoder_attrs(kind, params))
+            attrs.update(encoder_attrs(kind))
     write_shard(out_path, feats, files, attrs)
     if log is not None:
         how = (f"whole clips stretched to {stretch} frames" if stretch else
