@@ -2,12 +2,17 @@
 
     .venv/bin/python benchmarks/encoders.py [--files 4] [--threads 1] [--device cpu]
     .venv/bin/python benchmarks/encoders.py --run benchmarks/out/encoders/emobox_6fold
+    .venv/bin/python benchmarks/encoders.py --hub [--weights-dir resources/weights]
 
 Times the encoders as the features rule runs them (`encoder_features` on each file's window,
 after one warm-up file that loads the weights), on `--files` real RAVDESS files, and projects the
 whole corpus (1,440 files) on one worker and on `--workers` processes. `--run` reads instead what
 a finished pipeline run measured: each encoder's feature job (logs/benchmarks/features/<kind>.tsv,
 Snakemake's own `benchmark:` record: wall and CPU seconds) over the files it extracted.
+
+`--hub` times the model hub's encoders (ser.encoders.hub) too: from their fetched snapshots when
+`--weights-dir` holds them, else as their architectures at full size with random weights (the
+cost of a forward pass does not depend on the weights' values; the row says which).
 """
 from __future__ import annotations
 
@@ -51,6 +56,62 @@ def time_case(kind: str, params: dict, files: list[Path], device: str) -> float:
     return (time.perf_counter() - start) / len(files)
 
 
+def hub_case(kind: str, weights_dir: Path, device: str):
+    """(how, a runner of `kind` over paths): the fetched snapshot when the cache holds it, else
+    the architecture at full size with random weights, run as ser.encoders.hub runs it."""
+    import transformers as tf
+
+    from ser.encoders import EncoderWeightsError, encoder_features, get_encoder
+    from ser.encoders.hub import hub_layers, load
+
+    try:
+        encoder_features([], kind, {}, AUDIO, device, weights_dir)  # verifies the snapshot
+        return "fetched snapshot", lambda paths: encoder_features(
+            [str(p) for p in paths], kind, {}, AUDIO, device, weights_dir)
+    except EncoderWeightsError:
+        pass
+    import tempfile
+
+    config = {"wav2vec2_base": tf.Wav2Vec2Config(), "hubert_base": tf.HubertConfig(),
+              "wavlm_base_plus": tf.WavLMConfig(),
+              "whisper_base": tf.WhisperConfig(d_model=512, encoder_layers=6, decoder_layers=6,
+                                               encoder_attention_heads=8,
+                                               decoder_attention_heads=8, encoder_ffn_dim=2048,
+                                               decoder_ffn_dim=2048)}[kind]
+    folder = Path(tempfile.mkdtemp(prefix=f"{kind}-"))
+    tf.AutoModel.from_config(config).save_pretrained(folder)
+    extractor = (tf.WhisperFeatureExtractor() if kind == "whisper_base"
+                 else tf.Wav2Vec2FeatureExtractor())
+    extractor.save_pretrained(folder)
+    assert [w for _, w in hub_layers(folder)] == [w for _, w in get_encoder(kind).layers]
+    return "architecture, random weights", _timed_runner(load(folder, device))
+
+
+def _timed_runner(encoder):
+    import torch
+
+    from ser.audio import load_audio
+    from ser.encoders import pool
+    from ser.features.functionals import clip_window
+
+    def run(paths):
+        with torch.inference_mode():
+            for path in paths:
+                pool(encoder(clip_window(load_audio(str(path), 16000), 16000, 0.0, 4.0)))
+    return run
+
+
+def time_runner(run, files: list[Path], device: str) -> float:
+    import torch
+
+    run(files[:1])
+    start = time.perf_counter()
+    run(files)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / len(files)
+
+
 def from_run(workdir: Path) -> pd.DataFrame:
     """Seconds per file of each encoder's feature job of a finished run."""
     import h5py
@@ -82,6 +143,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes, for the projection")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--run", type=Path, help="read a finished run's feature jobs instead")
+    parser.add_argument("--hub", action="store_true",
+                        help="time the model hub's encoders instead of the packaged ones")
+    parser.add_argument("--weights-dir", type=Path, default=Path("resources/weights"))
     args = parser.parse_args()
     if args.run:
         print(from_run(args.run).to_markdown(index=False, floatfmt=".3f"))
@@ -93,9 +157,16 @@ def main() -> None:
     print(f"{len(files)} files, {args.threads} thread(s), device {args.device}, "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
-    for kind, params in CASES:
+    for kind, params in [] if args.hub else CASES:
         per_file = time_case(kind, params, files, args.device)
         rows.append({"kind": kind, "params": str(params), "s_per_file": per_file,
+                     "corpus_min_1_worker": per_file * CORPUS_FILES / 60,
+                     f"corpus_min_{args.workers}_workers":
+                         per_file * CORPUS_FILES / 60 / args.workers})
+    for kind in ("wav2vec2_base", "hubert_base", "wavlm_base_plus", "whisper_base") * args.hub:
+        how, run = hub_case(kind, args.weights_dir, args.device)
+        per_file = time_runner(run, files, args.device)
+        rows.append({"kind": kind, "params": how, "s_per_file": per_file,
                      "corpus_min_1_worker": per_file * CORPUS_FILES / 60,
                      f"corpus_min_{args.workers}_workers":
                          per_file * CORPUS_FILES / 60 / args.workers})

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 from ser.data.download import resolve_source
 from ser.data.folds import fold_ids
 from ser.data.ravdess import folder_listing
-from ser.encoders import runs_encoder
+from ser.encoders import hub_weight_files, is_encoder, runs_encoder
 
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -101,6 +101,24 @@ def model_spec(model):
     return get_spec(config["models"][model]["arch"])
 
 
+# the feature kinds the selected models read
+RUN_KINDS = sorted({kind for m in MODELS for kind in model_spec(m).input.features})
+
+
+def encoder_weights(kind):
+    """A hub encoder's files at its configured revision (packaged encoders and other kinds: none)."""
+    return hub_weight_files(kind, config["features"][kind]) if is_encoder(kind) else []
+
+
+# the hub encoders' files too, fetched by rule weights like the models' (in the hub's layout)
+WEIGHT_FILES.update({w.name: w for kind in RUN_KINDS for w in encoder_weights(kind)})
+
+
+def feature_weights(wildcards):
+    """The cached files of the encoder that computes the kind (rule weights fetches them)."""
+    return [f"{WEIGHTS_DIR}/{w.name}" for w in encoder_weights(wildcards.feature)]
+
+
 def audio_source(wildcards=None):
     """Where the audio files are: the user's folder (`ancient`: corpus_listing decides when it
     changed), or the folder a rule unpacks/synthesises."""
@@ -178,8 +196,7 @@ def run_benchmarks():
     jobs = {"synthetic": ["synthesize"], "zenodo": ["download", "unpack"], "zip": ["unpack"]}
     paths = [f"logs/benchmarks/{rule}/{rule}.tsv"
              for rule in [*jobs.get(SOURCE_KIND, []), "metadata", "corpus", "folds", "aggregate"]]
-    kinds = sorted({kind for m in MODELS for kind in model_spec(m).input.features})
-    paths += expand("logs/benchmarks/features/{feature}.tsv", feature=kinds)
+    paths += expand("logs/benchmarks/features/{feature}.tsv", feature=RUN_KINDS)
     paths += expand("logs/benchmarks/train/{model}_fold_{fold}.tsv", model=MODELS, fold=FOLDS)
     return paths
 

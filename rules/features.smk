@@ -7,13 +7,15 @@
 
 rule features:
     input:
-        "results/metadata.csv",
+        metadata="results/metadata.csv",
+        weights=feature_weights,
     output:
         expand("results/features/{{feature}}/actor_{actor:02d}.h5", actor=ACTORS),
     params:
         feature=lookup(dpath="features/{feature}", within=config),
         audio=config["audio"],
         actors=ACTORS,
+        weights_dir=WEIGHTS_DIR,
     wildcard_constraints:
         feature="|".join(FEATURE_KINDS),
     threads: 2

@@ -11,6 +11,7 @@ rule weights:
         f"{WEIGHTS_DIR}/{{file}}",
     params:
         record=lambda wildcards: WEIGHT_FILES[wildcards.file].as_dict(),
+        cache_dir=lambda wildcards, output: output[0][: -len(wildcards.file)],
     wildcard_constraints:
         file="|".join(re.escape(name) for name in WEIGHT_FILES) or "no^weights",
     log:

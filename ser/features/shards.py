@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from ser.audio import AudioError, fix_length, load_audio
 from ser.data.ravdess import read_metadata
 from ser.features.extract import check_params, extract, extract_batches
-from ser.encoders import encoder_features, get_encoder, identity, is_encoder, runs_encoder
+from ser.encoders import (encoder_features, encoder_layers, get_encoder, identity, is_encoder,
+                          runs_encoder)
 from ser.encoders.crepe import FRAME_KINDS
 from ser.features.functionals import functional_features, is_functional, opensmile_version
 
@@ -143,13 +144,15 @@ def shard_preprocessing(paths: list[str | Path]) -> dict:
     return seen
 
 
-def encoder_attrs(kind: str) -> dict:
+def encoder_attrs(kind: str, params: dict | None = None,
+                  weights_dir: str | Path | None = None) -> dict:
     """The encoder's identity and, for its pooled layers, their names and widths (JSON), for a
     shard's attrs."""
     if kind in FRAME_KINDS:  # the frozen blocks of CREPE that fine-tuning reads
         return identity(get_encoder(f"crepe_{FRAME_KINDS[kind]}"))
     spec = get_encoder(kind)
-    return {**identity(spec), "layers": json.dumps(spec.layer_widths())}
+    return {**identity(spec, params, weights_dir),
+            "layers": json.dumps(encoder_layers(spec, params, weights_dir))}
 
 
 def shard_layers(paths: Sequence[str | Path]) -> list[tuple[str, int]]:
@@ -215,7 +218,8 @@ def stretched_clip(wave: np.ndarray, kind: str, params: dict, sample_rate: int, 
 
 def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: dict,
                       audio_params: dict, out_path: str | Path, device: str = "cpu",
-                      batch_size: int = 8, log: logging.Logger | None = None) -> int:
+                      weights_dir: str | Path | None = None, batch_size: int = 8,
+                      log: logging.Logger | None = None) -> int:
     """Extract `kind` for every file of `actor` in the metadata and write one shard; returns N.
 
     Every clip is cut or zero-padded to `duration` seconds, unless `audio_params` sets
@@ -242,8 +246,8 @@ def build_actor_shard(metadata_csv: str | Path, actor: int, kind: str, params: d
         feats = functional_features(paths, kind, audio_params)
         attrs["opensmile_version"] = opensmile_version()
     elif is_encoder(kind):
-        feats = encoder_features(paths, kind, params, audio_params, device)
-        attrs.update(encoder_attrs(kind))
+        feats = encoder_features(paths, kind, params, audio_params, device, weights_dir)
+        attrs.update(encoder_attrs(kind, params, weights_dir))
     elif stretch is not None:
         feats = stretched_features(paths, kind, params, audio_params, stretch, device).cpu().numpy()
     else:
@@ -276,7 +280,7 @@ def extraction_plan(kind: str, threads: int) -> tuple[str, int]:
 def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str, params: dict,
                       audio_params: dict, out_paths: Sequence[str | Path],
                       log: logging.Logger | None = None, workers: int = 1,
-                      device: str = "cpu") -> int:
+                      device: str = "cpu", weights_dir: str | Path | None = None) -> int:
     """`build_actor_shard` of each actor, into `out_paths` (one per actor, same order).
 
     One process per kind rather than per actor and kind: the start-up of a Python with torch
@@ -287,7 +291,7 @@ def build_kind_shards(metadata_csv: str | Path, actors: Sequence[int], kind: str
     """
     if len(actors) != len(out_paths):
         raise ValueError(f"{kind}: {len(actors)} actors for {len(out_paths)} shard paths")
-    jobs = [(metadata_csv, actor, kind, params, audio_params, path, device)
+    jobs = [(metadata_csv, actor, kind, params, audio_params, path, device, weights_dir)
             for actor, path in zip(actors, out_paths)]
     if workers <= 1 or len(jobs) <= 1:
         return sum(build_actor_shard(*job, log=log) for job in jobs)

@@ -27,7 +27,12 @@ from ser.encoders import ENCODER_MODULES, get_encoder
 from ser.models.classical import C_GRID, LinearModel
 from ser.models.registry import InputSpec, ModelSpec, register
 
-HEAD_OPTIONS = ("packaged",)  # the encoder's own weights, from its package
+# the encoder's own weights: from its package, or fetched from the model hub
+HEAD_OPTIONS = {"packaged": ("packaged",), "hub": ("hub",)}
+
+
+def head_options(kind: str) -> tuple[str, ...]:
+    return HEAD_OPTIONS["packaged" if get_encoder(kind).hub is None else "hub"]
 
 
 class LayerWeightedSum(nn.Module):
@@ -61,33 +66,37 @@ def encoder_description(kind: str) -> str:
     from ser.encoders import package_version
 
     spec = get_encoder(kind)
+    if spec.hub is not None:  # the file's SHA-256 is in the shards that the head reads
+        return (f"{spec.pretrained_on}: {kind} from {spec.hub.repo_id} through transformers "
+                f"{package_version(spec.package)}, frozen; head from random init")
     return (f"{spec.pretrained_on}: {kind} from {spec.package} "
             f"{package_version(spec.package)} {spec.weight_file} (sha256 {spec.sha256[:12]}), "
             f"frozen; head from random init")
 
 
-def _check_pretrained(name: str, pretrained: str) -> None:
-    if pretrained not in ("none", *HEAD_OPTIONS):
-        raise ValueError(f"{name} reads its encoder's packaged weights through its features; "
-                         f"pretrained must be 'packaged', got {pretrained!r}")
+def _check_pretrained(kind: str, name: str, pretrained: str) -> None:
+    options = head_options(kind)
+    if pretrained not in ("none", *options):
+        raise ValueError(f"{name} reads its encoder's weights through its features; "
+                         f"pretrained must be {options[0]!r}, got {pretrained!r}")
 
 
 def _lr_builder(kind: str):
-    def build(n_classes: int, pretrained: str = "packaged", cache_dir: Path | None = None,
+    def build(n_classes: int, pretrained: str | None = None, cache_dir: Path | None = None,
               **hparams) -> LinearModel:
         del n_classes, cache_dir
-        _check_pretrained(f"{kind}_lr", pretrained)
+        _check_pretrained(kind, f"{kind}_lr", pretrained or head_options(kind)[0])
         return LinearModel(loss="logistic", weights_description=encoder_description(kind),
                            **hparams)
     return build
 
 
 def _ws_builder(kind: str):
-    def build(n_classes: int, pretrained: str = "packaged", cache_dir: Path | None = None,
+    def build(n_classes: int, pretrained: str | None = None, cache_dir: Path | None = None,
               layers: list | None = None, proj_dim: int = 128, hidden: int = 0,
               dropout: float = 0.2) -> LayerWeightedSum:
         del cache_dir
-        _check_pretrained(f"{kind}_ws", pretrained)
+        _check_pretrained(kind, f"{kind}_ws", pretrained or head_options(kind)[0])
         layers = layers or get_encoder(kind).layer_widths()
         model = LayerWeightedSum(n_classes, layers, int(proj_dim), int(hidden), float(dropout))
         model.weights_description = encoder_description(kind)
@@ -102,12 +111,12 @@ def register_heads(kind: str) -> None:
                        defaults={"C_grid": list(C_GRID), "inner_folds": 5,
                                  "layers": spec.layer_widths()},
                        source=source + "one layer + logistic regression (layer and C by inner CV)",
-                       pretrained_options=HEAD_OPTIONS, trainer="linear"))(_lr_builder(kind))
+                       pretrained_options=head_options(kind), trainer="linear"))(_lr_builder(kind))
     register(ModelSpec(f"{kind}_ws", "transfer", InputSpec((kind,)),
                        defaults={"layers": spec.layer_widths(), "proj_dim": 128, "hidden": 0,
                                  "dropout": 0.2},
                        source=source + "SUPERB weighted sum of layers (Yang et al. 2021) + head",
-                       pretrained_options=HEAD_OPTIONS))(_ws_builder(kind))
+                       pretrained_options=head_options(kind)))(_ws_builder(kind))
 
 
 def _register_all() -> None:

@@ -10,6 +10,11 @@ again; when the network is unreachable that becomes one error naming the file an
 publishers' URLs, e.g. a site mirror. `$SER_WEIGHTS_CHECKSUMS` (a JSON file, `{file name:
 {"sha256"|"md5": hex}}`) replaces recorded checksums: only for files rebuilt on purpose, such as
 the tests' small stand-ins served from a loopback mirror.
+
+A model-hub file whose SHA-256 is not recorded here (`trust_on_first_fetch`) is checked at its
+first download against the digest the hub publishes for it (the `X-Linked-Etag` header of a
+large file), and its SHA-256 is then written beside it (`<file>.sha256`); every later use checks
+the file against that record, and the log says what to pin.
 """
 from __future__ import annotations
 
@@ -43,13 +48,15 @@ class WeightFile:
     url: str
     md5: str | None = None
     sha256: str | None = None
+    trust_on_first_fetch: bool = False  # a hub file without a recorded SHA-256 (see above)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def expected(self) -> tuple[str, str]:
-        """(algorithm, expected hex digest or prefix), from $SER_WEIGHTS_CHECKSUMS, the record
-        or the SHA-256 prefix in the file name."""
+    def expected(self, path: Path | None = None) -> tuple[str, str] | None:
+        """(algorithm, expected hex digest or prefix), from $SER_WEIGHTS_CHECKSUMS, the record,
+        the SHA-256 prefix in the file name or, for a file trusted on first fetch, the digest
+        recorded beside `path` (None before its first fetch)."""
         override = _checksum_overrides().get(self.name)
         if override:
             algorithm, digest = next(iter(override.items()))
@@ -59,6 +66,9 @@ class WeightFile:
         if self.sha256:
             return "sha256", self.sha256.lower()
         match = _HASH_IN_NAME.search(self.name)
+        if self.trust_on_first_fetch and not match:
+            record = first_fetch_record(path) if path is not None else None
+            return ("sha256", record.read_text().strip()) if record and record.is_file() else None
         if not match:
             raise ValueError(f"{self.name}: no checksum recorded and none in the file name")
         return "sha256", match.group(1)
@@ -67,6 +77,11 @@ class WeightFile:
 def from_hub_url(url: str) -> WeightFile:
     """A file published torch.hub-style: its name (the URL's last part) carries its SHA-256."""
     return WeightFile(url.rsplit("/", 1)[-1].split("?", 1)[0], url)
+
+
+def first_fetch_record(path: Path) -> Path:
+    """Where the SHA-256 of a file trusted on first fetch is kept: beside it."""
+    return Path(path).with_name(Path(path).name + ".sha256")
 
 
 def _checksum_overrides() -> dict[str, dict[str, str]]:
@@ -83,12 +98,17 @@ def digest(path: Path, algorithm: str) -> str:
 
 
 def check(path: Path, weight: WeightFile) -> str | None:
-    """Why `path` is not `weight`'s published file (None when it is)."""
-    algorithm, expected = weight.expected()
+    """Why `path` is not `weight`'s published file (None when it is, or when a file trusted on
+    first fetch has no record yet)."""
+    expected = weight.expected(path)
+    if expected is None:
+        return None
+    algorithm, expected = expected
     actual = digest(path, algorithm)
     if not actual.startswith(expected):
         size = path.stat().st_size
-        return (f"{algorithm.upper()} {actual[:len(expected)]}, expected {expected} "
+        name = {"sha256": "SHA-256", "md5": "MD5"}[algorithm]
+        return (f"{name} {actual[:len(expected)]}, expected {expected} "
                 f"({size} bytes: truncated or corrupt)")
     return None
 
@@ -99,12 +119,28 @@ def source_url(weight: WeightFile) -> str:
     return f"{mirror.rstrip('/')}/{weight.name}" if mirror else weight.url
 
 
-def _download(url: str, dest: Path, timeout: float) -> None:
+def _download(url: str, dest: Path, timeout: float) -> dict[str, str]:
+    """Download `url` into `dest` (atomically); the response's headers."""
     request = urllib.request.Request(url, headers={"User-Agent": "ser-weights/0.1"})
     with atomic_file(dest) as tmp:
         with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
             for block in iter(lambda: response.read(CHUNK), b""):
                 out.write(block)
+            return {k.lower(): v for k, v in response.headers.items()}
+
+
+def _record_first_fetch(path: Path, weight: WeightFile, headers: dict[str, str]) -> str | None:
+    """Check a file trusted on first fetch against the hub's published SHA-256 (large files
+    only) and record its own beside it; why it was refused, or None."""
+    actual = digest(path, "sha256")
+    published = headers.get("x-linked-etag", "").strip('"').lower()
+    if re.fullmatch(r"[a-f0-9]{64}", published) and published != actual:
+        return f"SHA-256 {actual[:16]}..., the hub publishes {published[:16]}..."
+    with atomic_file(first_fetch_record(path)) as tmp:
+        tmp.write_text(actual + "\n")
+    log.warning("%s: no SHA-256 recorded for %s; recorded %s at this first fetch (pin it as "
+                "`sha256` of this file to refuse any other)", path, weight.name, actual)
+    return None
 
 
 def fetch(weight: WeightFile, cache_dir: Path, timeout: float = 60) -> Path:
@@ -113,20 +149,23 @@ def fetch(weight: WeightFile, cache_dir: Path, timeout: float = 60) -> Path:
     problem = None
     if path.is_file():
         problem = check(path, weight)
-        if problem is None:
+        if problem is None and weight.expected(path) is not None:
             return path
-        log.warning("cached weights %s fail their check (%s); fetching them again", path, problem)
+        log.warning("cached weights %s fail their check (%s); fetching them again", path,
+                    problem or "no SHA-256 recorded at its first fetch")
     url = source_url(weight)
     try:
-        _download(url, path, timeout)
+        headers = _download(url, path, timeout)
     except Exception as err:  # noqa: BLE001 - any network or disk failure means the same here
         state = f"{path} fails its check ({problem})" if problem else f"{path} is missing"
         raise WeightsUnavailableError(
             f"pretrained weights {weight.name!r}: {state}, and downloading {url} failed "
             f"({type(err).__name__}: {err}). On a host with network run `snakemake --until "
             f"weights`, or place the file {weight.name!r} in {Path(cache_dir).resolve()}, or "
-            f"set `pretrained: <path to the file>`.") from err
+            f"set $SER_WEIGHTS_MIRROR to a mirror serving it, or `pretrained: <path>`.") from err
     problem = check(path, weight)
+    if problem is None and weight.expected(path) is None:
+        problem = _record_first_fetch(path, weight, headers)
     if problem:
         path.unlink()
         raise WeightsUnavailableError(f"{url}: the downloaded file is not {weight.name} "
