@@ -12,6 +12,7 @@ import pytest
 from scipy import stats as sps
 
 from report_fixtures import MODELS, ReportParser, TinyRun, build_run
+from ser.metrics import classification_metrics
 from ser.report.aggregate import aggregate, write_metrics_table
 from ser.report.html import render_report
 from ser.report.tables import SCORES
@@ -148,6 +149,45 @@ def test_random_weight_transfer_is_flagged(tmp_path, ravdess16k) -> None:
     header, *rows = parsed.tables["headline"]
     headline = {r[0]: r for r in rows}
     assert headline["resnet18"][header.index("Weights used")] == "none (random init)"
+
+
+def test_the_answer_compares_scratch_with_the_transfer_model_that_has_real_weights(
+        tmp_path, ravdess16k) -> None:
+    """Issue 31: beside a random-init resnet18 that is best on validation, a frozen encoder head
+    with real pretrained weights is the transfer model the first sentence names, with its own
+    difference to the scratch representative and the corrected test."""
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold", transfer_weights="none (random init)")
+    rng = np.random.default_rng(5)
+    for path in list(run.metrics_paths):
+        if "/resnet18/" not in str(path):
+            continue
+        head = Path(str(path.parent).replace("/resnet18/", "/ge2e_lr/"))
+        head.mkdir(parents=True)
+        pred = pd.read_csv(path.parent / "predictions.csv")
+        flip = rng.random(len(pred)) < 0.3  # its own predictions: some answers moved
+        pred.loc[flip, "y_pred"] = (pred.loc[flip, "y_pred"] + 1) % 8
+        pred.to_csv(head / "predictions.csv", index=False)
+        (head / "history.csv").write_bytes((path.parent / "history.csv").read_bytes())
+        m = json.loads(path.read_text())
+        scores = classification_metrics(pred["y_true"].to_numpy(), pred["y_pred"].to_numpy(), 8)
+        scores.pop("confusion_matrix")
+        m.update(scores, model="ge2e_lr", arch="ge2e_lr", features=["ge2e"],
+                 weights="speaker identity: ge2e (sha256 39373b86598f), frozen",
+                 val_unweighted_accuracy=m["val_unweighted_accuracy"] - 0.2)
+        (head / "metrics.json").write_text(json.dumps(m))
+        run.metrics_paths.append(head / "metrics.json")
+    _, parsed = render(run)
+    answer = parsed.texts["answer"]
+    metrics = metrics_of(run)
+    scratch = metrics[metrics["family"] == "scratch"].groupby("model")
+    rep = scratch["val_unweighted_accuracy"].mean().idxmax()
+    assert "the transfer representative ge2e_lr reached UA " in answer
+    assert f"for the scratch representative {rep}:" in answer
+    assert "resnet18 (random initial weights) not candidates" in answer
+    ua = metrics.set_index(["model", "fold"])["unweighted_accuracy"]
+    d = (ua["ge2e_lr"] - ua[rep]).to_numpy()
+    assert f"a difference of {100 * d.mean():+.1f} UA points for transfer" in answer
+    assert "corrected resampled t-test p" in answer and "NOT real transfer" not in answer
 
 
 def test_one_family_only_says_so(tmp_path, ravdess16k) -> None:

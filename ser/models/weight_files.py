@@ -138,8 +138,10 @@ def _record_first_fetch(path: Path, weight: WeightFile, headers: dict[str, str])
         return f"SHA-256 {actual[:16]}..., the hub publishes {published[:16]}..."
     with atomic_file(first_fetch_record(path)) as tmp:
         tmp.write_text(actual + "\n")
+    commit = headers.get("x-repo-commit", "")
     log.warning("%s: no SHA-256 recorded for %s; recorded %s at this first fetch (pin it as "
-                "`sha256` of this file to refuse any other)", path, weight.name, actual)
+                "`sha256` of this file to refuse any other)%s", path, weight.name, actual,
+                f"; the hub served it from commit {commit}" if commit else "")
     return None
 
 
