@@ -142,7 +142,7 @@ def archive(wildcards):
 
 def corpus_inputs(wildcards):
     """The metadata, and the zip when there is one, so the record follows the audio it names."""
-    inputs = {"metadata": "results/metadata.csv"}
+    inputs = {"metadata": "results/metadata.csv", "audio": audio_source(wildcards)}
     if SOURCE_KIND in ("zenodo", "zip"):
         inputs["archive"] = archive(wildcards)
     return inputs

@@ -64,6 +64,7 @@ rule metadata:
     params:
         actors=ACTORS,
         listing=corpus_listing,
+        vocal_channel=config["ravdess"]["vocal_channel"],
     log:
         "logs/metadata.log",
     benchmark:
@@ -83,6 +84,7 @@ rule corpus:
     params:
         source=config["ravdess"]["source"],
         md5=config["ravdess"]["md5"],
+        vocal_channel=config["ravdess"]["vocal_channel"],
     log:
         "logs/corpus.log",
     benchmark:

@@ -8,6 +8,7 @@ from ser.logs import job_log
 
 with job_log(snakemake.log[0], "corpus") as log:
     record = write_corpus_record(snakemake.params.source, snakemake.params.md5,
-                                 snakemake.input.metadata, snakemake.output[0])
+                                 snakemake.input.metadata, snakemake.output[0],
+                                 snakemake.input.audio, snakemake.params.vocal_channel)
     log.info("%s corpus at %s, checksum %s", record["source_kind"], record["path"],
              record["checksum"])

@@ -8,7 +8,8 @@ from ser.data.ravdess import scan_corpus, write_metadata
 from ser.logs import job_log
 
 with job_log(snakemake.log[0], "metadata") as log:
-    table = scan_corpus(snakemake.input.audio, actors=snakemake.params.actors)
+    table = scan_corpus(snakemake.input.audio, actors=snakemake.params.actors,
+                        vocal_channel=snakemake.params.vocal_channel, log=log)
     write_metadata(table, snakemake.output[0])
     log.info("%d files from %d actors", len(table), table["actor"].nunique())
     # read from the config, not params: only the log depends on them, so editing them must not

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ser.io import short_error
+
 # libsndfile notes a WAV whose data chunk claims more bytes than the file holds as
 # "data : 32000 (should be 15978)" in its log and then silently reads the shorter data.
 _SHORT_CHUNK = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
@@ -66,7 +68,7 @@ def probe_audio(path: str | Path) -> AudioHeader:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(path, f"not a readable audio file ({_short(err)})") from err
+        raise AudioError(path, f"not a readable audio file ({short_error(err)})") from err
     if info.frames <= 0:
         raise AudioError(path, "holds no audio samples")
     short = _SHORT_CHUNK.search(info.extra_info or "")
@@ -88,14 +90,10 @@ def _check_tail(path: Path, n_frames: int) -> None:
             f.seek(max(0, n_frames - _TAIL_FRAMES))
             got = len(f.read(_TAIL_FRAMES))
     except (sf.LibsndfileError, RuntimeError) as err:
-        reason = f"truncated or corrupt: cannot decode its end ({_short(err)})"
+        reason = f"truncated or corrupt: cannot decode its end ({short_error(err)})"
         raise AudioError(path, reason) from err
     if got < min(_TAIL_FRAMES, n_frames):
         raise AudioError(path, f"truncated: the header promises {n_frames} frames")
-
-
-def _short(err: Exception) -> str:
-    return " ".join(str(err).split())
 
 
 def load_audio(
@@ -112,7 +110,7 @@ def load_audio(
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(path, f"cannot decode ({_short(err)})") from err
+        raise AudioError(path, f"cannot decode ({short_error(err)})") from err
     if data.shape[0] == 0:
         raise AudioError(path, "holds no audio samples")
     if not np.isfinite(data).all():

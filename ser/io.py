@@ -62,13 +62,24 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def short_error(err: BaseException) -> str:
+    """An exception's message on one line (its type when it has none)."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def rebuild_hint(path: str | Path) -> str:
+    """How to recover from a damaged output of the pipeline (a full disk, a killed copy)."""
+    return (f"rebuild it: `rm {path}`, then rerun the same snakemake command (the job that wrote "
+            f"it runs again, and then what reads it)")
+
+
 def read_json_object(path: str | Path, what: str, required: Iterable[str] = ()) -> dict:
     """A JSON object from `path`; a ValueError naming the file and the reason otherwise."""
     path = Path(path)
     try:
         value = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read {what}: {exc}") from exc
+        raise ValueError(f"{path}: cannot read {what}: {exc}; {rebuild_hint(path)}") from exc
     if not isinstance(value, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
     missing = [k for k in required if k not in value]
@@ -94,5 +105,5 @@ def read_table(path: str | Path, what: str, columns: Iterable[str] = ()):
     try:
         table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{path}: cannot read {what}: {exc}") from exc
+        raise ValueError(f"{path}: cannot read {what}: {exc}; {rebuild_hint(path)}") from exc
     return require_columns(table, columns, path, what)

@@ -134,8 +134,9 @@ def test_problems_are_collected_together(ravdess16k: Path, tmp_path: Path):
     with pytest.raises(CorpusError) as err:
         scan_corpus(tmp_path)
     text = str(err.value)
-    assert len(err.value.problems) == 3 and text.startswith("3 problem(s)")
-    assert "03-02-01-01-01-01-01.flac: vocal channel 02 is song" in text
+    # the song file is a RAVDESS file of another kind: skipped (tests/test_corpus_setups.py)
+    assert len(err.value.problems) == 2 and text.startswith("2 problem(s)")
+    assert "03-02-01-01-01-01-01.flac" not in text
     assert "03-01-05-01-01-01-02.flac: actor 02 in the name, but the file is in Actor_01" in text
     assert "03-01-05-01-01-01-01.flac: empty file (0 bytes)" in text
 

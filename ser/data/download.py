@@ -206,14 +206,20 @@ def resolve_source(source: str) -> tuple[SourceKind, Path | None]:
 
 # The official release: 1,440 speech files (60 per actor), 16-bit mono WAV at 48 kHz.
 RELEASE_FILES_PER_ACTOR, RELEASE_RATE, RELEASE_SUFFIX = 60, 48000, ".wav"
+# The release's own two-channel files (byte-identical in every public copy; the rest is mono):
+# a copy that keeps them does not differ from the release.
+RELEASE_STEREO = frozenset({"03-01-02-01-01-02-01", "03-01-08-01-02-02-01",
+                            "03-01-02-01-02-02-05", "03-01-03-01-02-01-20",
+                            "03-01-06-01-01-02-20"})
 
 
 def format_differences(metadata: pd.DataFrame) -> list[str]:
-    """How the scanned files differ from the release's: count, file type, rate, channels
-    (the report's corpus record lists these)."""
+    """How the scanned files differ from the release's facts: count (speech), file type, rate,
+    and which files have two channels (the report's corpus record lists these)."""
     lines = []
     n_actors, n = metadata["actor"].nunique(), len(metadata)
-    if n != RELEASE_FILES_PER_ACTOR * n_actors:
+    song = "vocal_channel" in metadata and (metadata["vocal_channel"] == 2).any()
+    if not song and n != RELEASE_FILES_PER_ACTOR * n_actors:
         lines.append(f"{n} files for {n_actors} actors; the release has "
                      f"{RELEASE_FILES_PER_ACTOR * n_actors}")
     suffixes = sorted({Path(p).suffix.lower() for p in metadata["path"]})
@@ -224,8 +230,13 @@ def format_differences(metadata: pd.DataFrame) -> list[str]:
     if rates != [RELEASE_RATE]:
         lines.append(f"sample rate {'/'.join(map(str, rates))} Hz; the release's is "
                      f"{RELEASE_RATE} Hz")
-    if set(metadata["channels"]) != {1}:
-        lines.append(f"channels {sorted(set(metadata['channels']))}; the release is mono")
+    files = set(metadata["file"])
+    multi = set(metadata.loc[metadata["channels"] != 1, "file"])
+    expected = RELEASE_STEREO & files
+    if multi != expected:
+        lines.append(f"{len(multi)} files with more than one channel; the release has "
+                     f"{len(expected)} among these files "
+                     f"({', '.join(sorted(expected)) or 'none'}), the rest mono")
     return lines
 
 

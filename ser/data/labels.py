@@ -8,6 +8,9 @@
   Jin Lok's Kaggle notebooks: those map RAVDESS code 02 (calm) to "neutral" and prefix the
   speaker's gender, giving 2 genders x 7 emotions. Calm is therefore merged into neutral here too
   (not dropped), so every file keeps a label; classes are female_* first, then male_*.
+
+Song (`ravdess.vocal_channel: song`) has six of the eight emotions (no disgust, no surprise): on a
+corpus of song every label set keeps only the classes song has, so no class goes unseen.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pandas as pd
 from ser.data.ravdess import EMOTIONS
 
 GENDERS = ("female", "male")
+NOT_IN_SONG = ("disgust", "surprised")
 _EMOTION7 = {code: ("neutral" if name == "calm" else name) for code, name in EMOTIONS.items()}
 _SEVEN = [name for name in EMOTIONS.values() if name != "calm"]
 LABEL_SETS: dict[str, list[str]] = {
@@ -49,6 +53,8 @@ def encode(df: pd.DataFrame, label_set: str) -> tuple[np.ndarray, list[str]]:
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise ValueError(f"label set {label_set!r} needs metadata columns {missing}")
+    if "vocal_channel" in df.columns and len(df) and (df["vocal_channel"] == 2).all():
+        names = [n for n in names if not n.endswith(NOT_IN_SONG)]
     labels = _names(df, label_set)
     index = {name: i for i, name in enumerate(names)}
     y = labels.map(index)

@@ -7,9 +7,12 @@ says where the audio came from and how far it was checked:
   local zip), `folder` (a local folder of Actor_XX folders) or `synthetic` (the offline demo).
 - `checksum`: `verified` (MD5 equals the release's), `differs`, `not checked` (a folder has no
   checksum to compare) or `not applicable` (synthetic audio).
-- `differences`: short strings naming how a local copy's files differ from the release's
-  (count, file type, sample rate, channels: `ser.data.download.format_differences`); empty for
-  the verified release and the synthetic corpus.
+- `differences`: short strings naming how a local copy's files differ from the release's facts
+  (count, file type, sample rate, which files have two channels:
+  `ser.data.download.format_differences`); empty for the verified release, a faithful copy and
+  the synthetic corpus.
+- `vocal_channel` (speech or song), `skipped` (the release's files of other kinds found beside
+  them, by kind) and `resolved_locations` (where the corpus folder's symbolic links lead).
 """
 from __future__ import annotations
 
@@ -39,8 +42,12 @@ def _checksum(kind: str, path: Path | None, md5: str) -> tuple[str, str]:
     return "differs", f"MD5 {actual}, the release's is {md5.lower()}"
 
 
-def corpus_record(source: str, md5: str, metadata_csv: str | Path) -> dict:
-    """The provenance record of `ravdess.source` (config) and the files the run found in it."""
+def corpus_record(source: str, md5: str, metadata_csv: str | Path,
+                  audio_dir: str | Path | None = None, vocal_channel: str = "speech") -> dict:
+    """The provenance record of `ravdess.source` (config) and the files the run found in it
+    (`audio_dir`: the folder scanned, for what was skipped and where links lead)."""
+    from ser.data.ravdess import resolved_locations, skipped_files
+
     kind, path = resolve_source(source)
     kind = KIND[kind]
     status, detail = _checksum(kind, path, md5)
@@ -49,12 +56,16 @@ def corpus_record(source: str, md5: str, metadata_csv: str | Path) -> dict:
             "path": RELEASE_ZIP if kind == "release" else (str(path) if path else None),
             "checksum": status, "checksum_detail": detail,
             "files": int(len(meta)), "actors": int(meta["actor"].nunique()),
-            "differences": format_differences(meta) if kind in ("zip", "folder") else []}
+            "differences": format_differences(meta) if kind in ("zip", "folder") else [],
+            "vocal_channel": vocal_channel,
+            "skipped": skipped_files(audio_dir, vocal_channel) if audio_dir else {},
+            "resolved_locations": resolved_locations(audio_dir) if audio_dir else []}
 
 
 def write_corpus_record(source: str, md5: str, metadata_csv: str | Path,
-                        out_json: str | Path) -> dict:
-    record = corpus_record(source, md5, metadata_csv)
+                        out_json: str | Path, audio_dir: str | Path | None = None,
+                        vocal_channel: str = "speech") -> dict:
+    record = corpus_record(source, md5, metadata_csv, audio_dir, vocal_channel)
     with atomic_file(out_json) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     return record

@@ -3,11 +3,17 @@
 A RAVDESS name `MM-VV-EE-II-SS-RR-AA` codes modality (01 audio-video, 02 video-only, 03
 audio-only), vocal channel (01 speech, 02 song), emotion (01-08), intensity (01 normal, 02 strong;
 neutral has no strong version), statement (01 "Kids are talking by the door", 02 "Dogs are sitting
-by the door"), repetition (01-02) and actor (01-24, odd actors male). This pipeline studies speech
-from the audio-only release, so song and video files are refused rather than silently mixed in.
+by the door"), repetition (01-02) and actor (01-24, odd actors male). This pipeline studies the
+audio-only speech (or, with `ravdess.vocal_channel: song`, the song) recordings: the release's
+other files (song or speech, audio-video and video-only) are skipped and counted, never mixed in.
+
+A corpus folder may consist of symbolic links to folders or files anywhere readable (a shared
+dataset directory, DataLad/git-annex or DVC caches): they are followed, and the corpus record
+lists where they lead (`resolved_locations`).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -27,10 +33,14 @@ EMOTIONS = {
     5: "angry", 6: "fearful", 7: "disgust", 8: "surprised",
 }
 AUDIO_SUFFIXES = {".wav", ".flac"}
+VIDEO_SUFFIXES = {".mp4"}  # the release's audio-video and video-only files: skipped, counted
+VOCAL_CHANNELS = {"speech": 1, "song": 2}
 COLUMNS = [
     "path", "file", "actor", "gender", "emotion", "emotion_name", "intensity", "statement",
-    "repetition", "sample_rate", "channels", "n_frames", "duration",
+    "repetition", "sample_rate", "channels", "n_frames", "duration", "vocal_channel",
 ]
+# what a metadata file must hold (vocal_channel came later: older files read as speech)
+REQUIRED = [c for c in COLUMNS if c != "vocal_channel"]
 # field name -> allowed codes, in name order
 _FIELDS = {
     "modality": range(1, 4), "vocal_channel": range(1, 3), "emotion": range(1, 9),
@@ -59,8 +69,9 @@ class RavdessNameError(ValueError):
 _KINDS = (("not a RAVDESS name", "not a RAVDESS name"), ("code", "code out of range"),
           ("only 0", "not audio-only speech"), ("no strong", "not audio-only speech"),
           ("but the file is in", "in the wrong Actor_XX folder"),
-          ("also appears as", "duplicate recording"), ("symbolic link", "link leaving the folder"),
-          ("requested actor", "requested actor missing"), ("no .wav", "no audio"))
+          ("also appears as", "duplicate recording"), ("symbolic link", "link loop"),
+          ("requested actor", "requested actor missing"), ("no .wav", "no audio"),
+          ("no file of audio-only", "no audio"))
 SHOWN = 8  # problems listed on the console; the job's log gets them all
 
 
@@ -91,6 +102,15 @@ class CorpusError(ValueError):
                          f"{capped_listing(problems)}")
 
 
+class NotSelected(RavdessNameError):
+    """A RAVDESS recording of the release that this run does not study (song or speech, a video
+    file): skipped and counted by `kind`, not a problem."""
+
+    def __init__(self, name: str, reason: str, kind: str):
+        super().__init__(name, reason)
+        self.kind = kind
+
+
 @dataclass(frozen=True)
 class RavdessName:
     modality: int
@@ -114,8 +134,10 @@ class RavdessName:
         return "-".join(f"{getattr(self, f):02d}" for f in _FIELDS)
 
 
-def parse_name(name: str | Path) -> RavdessName:
-    """Parse a RAVDESS audio-only speech file name (with or without its directory and suffix)."""
+def parse_name(name: str | Path, vocal_channel: int = VOCAL_CHANNELS["speech"]) -> RavdessName:
+    """Parse a RAVDESS audio-only file name of `vocal_channel` (with or without its directory
+    and suffix); another release file of RAVDESS raises `NotSelected`, anything else
+    `RavdessNameError`."""
     shown = Path(name).name
     stem = shown.split(".", 1)[0]
     if not _NAME.match(stem):
@@ -130,41 +152,53 @@ def parse_name(name: str | Path) -> RavdessName:
     parsed = RavdessName(**codes)
     if parsed.modality != 3:
         kind = "audio-video" if parsed.modality == 1 else "video-only"
-        raise RavdessNameError(
-            shown, f"modality {parsed.modality:02d} is {kind}; only 03 (audio-only) is used"
+        raise NotSelected(
+            shown, f"modality {parsed.modality:02d} is {kind}; only 03 (audio-only) is used", kind
         )
-    if parsed.vocal_channel != 1:
-        raise RavdessNameError(shown, "vocal channel 02 is song; only 01 (speech) is used")
+    if parsed.vocal_channel != vocal_channel:
+        kind, used = ("song", "speech") if parsed.vocal_channel == 2 else ("speech", "song")
+        raise NotSelected(shown, f"vocal channel {parsed.vocal_channel:02d} is {kind}; only "
+                                 f"{vocal_channel:02d} ({used}) is used", kind)
     if parsed.emotion == 1 and parsed.intensity == 2:
         raise RavdessNameError(shown, "neutral (01) has no strong intensity (02) in RAVDESS")
     return parsed
 
 
 def _walk_audio(root: Path, problems: list[tuple[str, str]]) -> list[Path]:
-    """Audio files under `root`, skipping hidden entries; symlinks leaving `root` are problems."""
-    real_root = root.resolve()
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    """Audio and video files under `root`, skipping hidden entries, following symbolic links to
+    folders and files wherever they lead; a folder reached twice through links is a problem."""
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         here = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS
-        )
-        for entry in [*dirnames, *filenames]:
-            path = here / entry
-            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
-                problems.append((str(path), f"symbolic link to {path.resolve()}, outside {root}"))
+        seen.add(here.resolve())
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or d in _IGNORED_DIRS:
+                continue
+            if (here / d).resolve() in seen or (here / d).resolve() in root.resolve().parents:
+                problems.append((str(here / d), f"symbolic link to {(here / d).resolve()}, a "
+                                                "folder already read (a link loop)"))
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             path = here / name
-            if name.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES:
+            if name.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES | VIDEO_SUFFIXES:
                 continue
-            if not (path.is_symlink() and not path.resolve().is_relative_to(real_root)):
+            if path.exists():  # a dangling link is read, and named, as unreadable audio
                 found.append(path)
+            else:
+                problems.append((str(path), f"symbolic link to {path.resolve()}, which does not "
+                                            "exist"))
     return found
 
 
-def _row(path: Path) -> dict:
-    """One metadata row; raises RavdessNameError or AudioError naming the file."""
-    name = parse_name(path.name)
+def _row(path: Path, vocal_channel: int) -> dict:
+    """One metadata row; raises RavdessNameError (NotSelected for the release's other files) or
+    AudioError naming the file."""
+    name = parse_name(path.name, vocal_channel)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        raise RavdessNameError(str(path), "a video file with an audio-only name")
     folder = _ACTOR_DIR.match(path.parent.name)
     if folder and int(folder.group(1)) != name.actor:
         raise RavdessNameError(
@@ -177,6 +211,7 @@ def _row(path: Path) -> dict:
         "statement": name.statement, "repetition": name.repetition,
         "sample_rate": header.sample_rate, "channels": header.channels,
         "n_frames": header.n_frames, "duration": header.duration,
+        "vocal_channel": name.vocal_channel,
     }
 
 
@@ -191,45 +226,95 @@ def _duplicates(rows: list[dict]) -> list[tuple[str, str]]:
     ]
 
 
-def _scan_files(paths: list[Path]) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Metadata rows of `paths`, and the problems (bad names or audio, duplicates) found."""
+def _scan_files(paths: list[Path], vocal_channel: int = 1,
+                skipped: dict[str, int] | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Metadata rows of `paths`, and the problems (bad names or audio, duplicates) found; the
+    release's files of another kind are counted in `skipped`."""
     rows, problems = [], []
     for path in paths:
         try:
-            rows.append(_row(path))
+            rows.append(_row(path, vocal_channel))
+        except NotSelected as err:
+            if skipped is not None:
+                skipped[err.kind] = skipped.get(err.kind, 0) + 1
         except (RavdessNameError, AudioError) as err:
             problems.append((str(path), err.reason))
     return rows, problems + _duplicates(rows)
 
 
-def scan_corpus(root: str | Path, actors: Iterable[int] | None = None) -> pd.DataFrame:
+def skipped_files(root: str | Path, vocal_channel: str = "speech") -> dict[str, int]:
+    """The release's files under `root` that a scan for `vocal_channel` skips, by kind (names
+    only: cheap)."""
+    counts: dict[str, int] = {}
+    for path in _walk_audio(Path(root), []):
+        try:
+            parse_name(path.name, VOCAL_CHANNELS[vocal_channel])
+        except NotSelected as err:
+            counts[err.kind] = counts.get(err.kind, 0) + 1
+        except RavdessNameError:
+            pass
+    return counts
+
+
+def skipped_line(counts: dict[str, int], vocal_channel: str = "speech") -> str:
+    """One line counting the skipped files by kind ('' when none)."""
+    if not counts:
+        return ""
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(counts.items()))
+    return (f"skipped {sum(counts.values()):,} RAVDESS files that are not audio-only "
+            f"{vocal_channel}: {kinds}")
+
+
+def resolved_locations(root: str | Path) -> list[str]:
+    """Where the symbolic links among the corpus files lead: each linked file's folder, once."""
+    return sorted({str(p.resolve().parent) for p in _walk_audio(Path(root), [])
+                   if p.resolve() != p.absolute()})
+
+
+def scan_corpus(root: str | Path, actors: Iterable[int] | None = None,
+                vocal_channel: str = "speech", log=None) -> pd.DataFrame:
     """Metadata of every RAVDESS speech file under `root` (any depth, e.g. Kaggle's nesting).
 
     Every problem (bad names, unreadable or truncated files, files in the wrong Actor_XX folder,
     duplicates, symlinks leaving `root`, requested actors without files) is collected and raised
     together as one `CorpusError`, so a broken copy is fixed in one go. A folder holding several
     copies of the corpus is handled by `ser.data.copies`. With `actors`, only those are kept.
+    The release's files of other kinds (song or speech, video) are skipped, counted in one line
+    on `log`.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: the RAVDESS corpus folder does not exist")
     if actors is not None and not set(actors) <= set(_FIELDS["actor"]):
         raise ValueError(f"actors must be within 1-24, got {sorted(set(actors))}")
+    if vocal_channel not in VOCAL_CHANNELS:
+        raise ValueError(f"vocal_channel must be one of {sorted(VOCAL_CHANNELS)}, "
+                         f"got {vocal_channel!r}")
     problems: list[tuple[str, str]] = []
     paths = _walk_audio(root, problems)
+    skipped: dict[str, int] = {}
+    scan = functools.partial(_scan_files, vocal_channel=VOCAL_CHANNELS[vocal_channel],
+                             skipped=skipped)
     groups = copies.group_copies(paths, root)
     if len([g for g in groups if g is not None]) > 1:
         wanted = set(_FIELDS["actor"] if actors is None else actors)
-        rows, found = copies.choose_copy(root, groups, wanted, _scan_files)
+        rows, found = copies.choose_copy(root, groups, wanted, scan)
     else:
-        rows, found = _scan_files(paths)
+        rows, found = scan(paths)
+    if skipped and log is not None:
+        log.info("%s", skipped_line(skipped, vocal_channel))
     problems += found
     present = {row["actor"] for row in rows}
     wanted = set(present if actors is None else actors)
-    for actor in sorted(wanted - present):
-        problems.append((f"Actor_{actor:02d}", "requested actor, but no files of it were found"))
-    if not rows and not problems:
+    if not rows and skipped:  # the folder holds the release's other files only: say so once
+        problems.append((str(root), f"{skipped_line(skipped, vocal_channel)}, and no file of "
+                         f"audio-only {vocal_channel} is left (ravdess.vocal_channel selects "
+                         f"speech or song)"))
+    elif not rows and not problems:
         problems.append((str(root), "no .wav or .flac files found"))
+    else:
+        problems += [(f"Actor_{actor:02d}", "requested actor, but no files of it were found")
+                     for actor in sorted(wanted - present)]
     if problems:
         raise CorpusError(root, problems)
     df = pd.DataFrame([r for r in rows if r["actor"] in wanted], columns=COLUMNS)
@@ -256,8 +341,9 @@ def write_metadata(df: pd.DataFrame, path: str | Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def read_metadata(path: str | Path, columns: Iterable[str] = COLUMNS) -> pd.DataFrame:
-    """Read a metadata CSV, checking it has `columns` (by default all that `scan_corpus` writes)."""
+def read_metadata(path: str | Path, columns: Iterable[str] = REQUIRED) -> pd.DataFrame:
+    """Read a metadata CSV, checking it has `columns` (by default all that `scan_corpus` writes
+    but `vocal_channel`, which older files lack: they are speech)."""
     df = pd.read_csv(path)
     missing = [c for c in columns if c not in df.columns]
     if missing:

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from ser.audio import AudioError, fix_length, load_audio
 from ser.data.ravdess import read_metadata
+from ser.io import rebuild_hint, short_error
 from ser.features.extract import check_params, extract, extract_batches
 from ser.encoders import (encoder_features, encoder_layers, get_encoder, identity, is_encoder,
                           runs_encoder)
@@ -83,6 +84,7 @@ def write_shard(path: str | Path, features: np.ndarray, files: list[str], attrs:
             h5.attrs.setdefault("extractor_version", EXTRACTOR_VERSION)
             h5.attrs["n_files"] = len(files)
             h5.attrs["complete"] = True
+        _read_one(tmp, attrs["kind"], None)  # complete and readable before it counts as done
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -94,7 +96,8 @@ def _read_one(path: Path, expect_kind: str | None,
         with h5py.File(path, "r") as h5:
             attrs = dict(h5.attrs)
             if not attrs.get("complete", False):
-                raise ShardError(path, "incomplete shard (no 'complete' mark): delete it and rerun")
+                raise ShardError(path, f"incomplete shard (no 'complete' mark); "
+                                       f"{rebuild_hint(path)}")
             if expect_kind is not None and attrs.get("kind") != expect_kind:
                 raise ShardError(path, f"holds {attrs.get('kind')!r} features, not {expect_kind!r}")
             if expect_params is not None and attrs.get("params") != params_json(expect_params):
@@ -105,10 +108,11 @@ def _read_one(path: Path, expect_kind: str | None,
     except ShardError:
         raise
     except (OSError, KeyError, ValueError) as err:
-        raise ShardError(path, f"truncated or corrupt shard ({err})") from err
+        raise ShardError(path, f"truncated or corrupt shard ({short_error(err)}); "
+                               f"{rebuild_hint(path)}") from err
     if not (len(features) == len(files) == attrs.get("n_files")):
         raise ShardError(path, f"holds {len(features)} rows and {len(files)} names, "
-                               f"expected {attrs.get('n_files')}")
+                               f"expected {attrs.get('n_files')}; {rebuild_hint(path)}")
     return features, files
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from ser import __version__
-from ser.io import atomic_file
+from ser.io import atomic_file, rebuild_hint, short_error
 from ser.train.data import FoldData
 
 # 1: the first release (no `format` key, no preprocessing); 2: `format`, `ser_version`, and
@@ -74,7 +74,9 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle and zip errors alike mean "not a checkpoint"
-        raise CheckpointError(f"{path}: not a readable ser checkpoint ({err})") from err
+        raise CheckpointError(f"{path}: not a readable ser checkpoint "
+                              f"({short_error(err)}); "
+                              f"{rebuild_hint(path)}") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a ser checkpoint (no state_dict)")
     found = ckpt.get("format", 1)
