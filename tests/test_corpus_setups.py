@@ -174,6 +174,24 @@ def test_a_truncated_shard_names_the_rebuild_and_nothing_else_is_lost(ravdess16k
     assert len(files) == 120 and np.isfinite(features).all()
 
 
+def test_a_truncated_checkpoint_or_table_names_the_rebuild_too(tmp_path):
+    import torch
+
+    from ser.io import read_table
+    from ser.train.outputs import CheckpointError, load_checkpoint
+
+    ckpt = tmp_path / "model.pt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}, "format": 1}, ckpt)
+    with open(ckpt, "r+b") as f:
+        f.truncate(ckpt.stat().st_size // 2)
+    with pytest.raises(CheckpointError, match=f"rebuild it: `rm {ckpt}`"):
+        load_checkpoint(ckpt)
+    table = tmp_path / "predictions.csv"
+    table.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"rebuild it: `rm {table}`"):
+        read_table(table, "predictions")
+
+
 @pytest.mark.slow
 def test_a_corpus_error_reaches_the_console_once_without_a_traceback(ravdess16k, tmp_path):
     """The metadata job of a broken corpus (a file in the wrong folder, a missing actor, more
