@@ -34,4 +34,5 @@ rule all:
 # Models for use: `snakemake final --cores 8 --resources gpu=1` (config `final.models`).
 rule final:
     input:
-        expand("results/final/{model}/{name}", model=FINAL_MODELS, name=["model.pt", "model_card.md"]),
+        [final_artefact(m) for m in FINAL_MODELS],
+        expand("results/final/{model}/model_card.md", model=FINAL_MODELS),

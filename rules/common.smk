@@ -203,9 +203,9 @@ def run_benchmarks():
 
 def final_models():
     """The `final.models` entries (default: every torch model trained), which must be trained by
-    this run too: their model cards quote the cross-validated scores of the same recipe. The
-    classical and fusion families have no final model yet (`ser predict` reads torch
-    checkpoints; a fusion's weights need validation actors, which a final model trains on)."""
+    this run too: their model cards quote the cross-validated scores of the same recipe. Torch
+    and linear models (classical, encoder `_lr` heads) have final models; the fusion family has
+    none yet (its weights need validation actors, which a final model trains on)."""
     names = config["final"]["models"] or TORCH_MODELS
     untrained = [n for n in names if n not in MODELS]
     if untrained:
@@ -213,16 +213,23 @@ def final_models():
             f"final.models names {untrained}, which this run does not cross-validate "
             f"(run_models trains {MODELS}); their model cards need those scores"
         )
-    other = [n for n in names if n not in TORCH_MODELS]
+    other = [n for n in names if n not in TORCH_MODELS + CLASSICAL_MODELS]
     if other:
         raise ValueError(
-            f"final.models names {other}, of the classical or fusion family, which have no "
-            f"final model yet; name torch models ({TORCH_MODELS})"
+            f"final.models names {other}, of the fusion family, which has no final model yet; "
+            f"name torch or linear models ({TORCH_MODELS + CLASSICAL_MODELS})"
         )
     return names
 
 
 FINAL_MODELS = final_models()
+FINAL_TORCH = [m for m in FINAL_MODELS if m in TORCH_MODELS]
+FINAL_LINEAR = [m for m in FINAL_MODELS if m in CLASSICAL_MODELS]
+
+
+def final_artefact(model):
+    """model.pt of a torch model, model.npz of a linear one."""
+    return f"results/final/{model}/model.{'npz' if model in CLASSICAL_MODELS else 'pt'}"
 
 
 def model_fold_metrics(wildcards):

@@ -41,12 +41,46 @@ rule final_train:
         weights_cache=config["weights"]["cache_dir"],
         state_dir="results/.resume/final/{model}",
     wildcard_constraints:
-        model="|".join(FINAL_MODELS),
+        model=any_of(FINAL_TORCH),
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=240,
+    log:
+        "logs/final/{model}/train.log",
+    benchmark:
+        "logs/benchmarks/final/{model}_train.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/train.py"
+
+
+# The train_classical rule's recipe on the final split: C (and an encoder head's layer) chosen
+# by the same inner cross-validation over the final training actors.
+rule final_train_classical:
+    input:
+        unpack(train_shards),
+        metadata="results/metadata.csv",
+        folds="results/final/folds.csv",
+        code=model_code,
+    output:
+        model="results/final/{model}/model.npz",
+        history="results/final/{model}/history.csv",
+        metrics="results/final/{model}/metrics.json",
+    params:
+        model=lookup(dpath="models/{model}", within=config),
+        training=config["training"],
+        features=model_feature_params,
+        protocol=PROTOCOL,
+        labels=config["labels"],
+    wildcard_constraints:
+        model=any_of(FINAL_LINEAR),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
     log:
         "logs/final/{model}/train.log",
     benchmark:
@@ -68,7 +102,7 @@ rule model_card:
     output:
         "results/final/{model}/model_card.md",
     wildcard_constraints:
-        model="|".join(FINAL_MODELS),
+        model=any_of(FINAL_MODELS),
     log:
         "logs/final/{model}/model_card.log",
     benchmark:

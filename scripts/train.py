@@ -9,7 +9,7 @@ from ser.data.folds import FINAL_FOLD
 from ser.gpu import claim_gpu
 from ser.logs import job_log
 
-classical = snakemake.rule == "train_classical"
+classical = snakemake.rule in ("train_classical", "final_train_classical")
 if not classical:
     # Before anything touches CUDA: Snakemake does not give each GPU job its own card.
     claim_gpu()

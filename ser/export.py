@@ -23,7 +23,7 @@ from torch import nn
 
 from ser import __version__
 from ser.io import atomic_file
-from ser.trained import TrainedModel, load_trained
+from ser.trained import LinearTrained, TrainedModel, load_trained
 
 TOLERANCE = 1e-4
 OPSET = 18
@@ -142,6 +142,10 @@ def export_model(model_pt: str | Path, out_dir: str | Path) -> list[Path]:
     trained = load_trained(model_pt, "cpu")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(trained, LinearTrained):
+        from ser.export_linear import export_linear
+
+        return export_linear(trained, out_dir)
     staged = out_dir / ".model.onnx.tmp"  # renamed into place only once onnxruntime agrees
     exported = try_onnx(trained, staged)
     if exported is not None:

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from ser.audio import AudioError, fix_length, load_audio
 from ser.io import atomic_file
-from ser.trained import TrainedModel
+from ser.trained import LinearTrained, TrainedModel
 
 # Shorter recordings are refused rather than padded into a window of near silence: 0.5 s holds
 # about one word, and the shortest RAVDESS clip lasts about 3 s.
@@ -57,7 +57,7 @@ def audio_files(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return list(dict.fromkeys(found)), failed
 
 
-def windows(wave: np.ndarray, trained: TrainedModel, hop: float = 0.5
+def windows(wave: np.ndarray, trained: TrainedModel | LinearTrained, hop: float = 0.5
             ) -> list[tuple[int, np.ndarray]]:
     """(start sample, window) pairs covering the recording from the model's offset."""
     pre, sr, n = trained.preprocessing, trained.sample_rate, trained.window_samples
@@ -65,7 +65,10 @@ def windows(wave: np.ndarray, trained: TrainedModel, hop: float = 0.5
     body = wave[start:]
     stretched = any(made["stretch_frames"] for made in pre["features"].values())
     if len(body) <= n:
-        window = body if stretched else fix_length(wave, sr, pre["offset"], pre["duration"])
+        # as the features rule cut the training clips: whole (stretched), unpadded (functionals,
+        # encoders) or cut or zero-padded
+        window = body if stretched or trained.unpadded else \
+            fix_length(wave, sr, pre["offset"], pre["duration"])
         return [(start, window)]
     step = max(1, int(round(n * hop)))
     starts = list(range(0, len(body) - n + 1, step))
@@ -74,7 +77,7 @@ def windows(wave: np.ndarray, trained: TrainedModel, hop: float = 0.5
     return [(start + s, body[s:s + n]) for s in starts]
 
 
-def score_file(path: Path, trained: TrainedModel, hop: float = 0.5,
+def score_file(path: Path, trained: TrainedModel | LinearTrained, hop: float = 0.5,
                min_seconds: float = MIN_SECONDS, batch_size: int = 32) -> FileScore:
     """Probabilities of one recording; AudioError names it and the reason it cannot be scored."""
     sr = trained.sample_rate
@@ -93,7 +96,7 @@ def score_file(path: Path, trained: TrainedModel, hop: float = 0.5,
     return FileScore(path, probs.mean(0), [(a, b, p) for (a, b), p in zip(spans, probs)])
 
 
-def predict_files(paths: list[Path], trained: TrainedModel, hop: float = 0.5,
+def predict_files(paths: list[Path], trained: TrainedModel | LinearTrained, hop: float = 0.5,
                   min_seconds: float = MIN_SECONDS, progress: bool = True
                   ) -> tuple[list[FileScore], list[tuple[str, str]]]:
     """Scores of the files that could be scored and (file, reason) of those that could not."""

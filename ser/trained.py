@@ -7,6 +7,11 @@ features themselves are computed by the pipeline's own code (`ser.audio`, `ser.f
 `ser.features.shards.stretched_clip`) and turned into the model input by the trainer's
 (`ser.train.data.build_input` and `Normaliser`), so a file of a fold's test actors gets the
 probabilities that fold's predictions.csv holds.
+
+A linear model's model.npz (the classical family and the `_lr` heads on pretrained encoders,
+rule train_classical) comes back as a `LinearTrained` with the same interface: its arrays, and
+the openSMILE functionals or the encoder's pooled layers of each window, made as the features
+rule makes them (over the unpadded window).
 """
 from __future__ import annotations
 
@@ -24,6 +29,36 @@ from ser.train.data import build_input
 from ser.train.normalise import Normaliser
 from ser.train.loop import resolve_device
 from ser.train.outputs import CheckpointError, load_checkpoint
+
+
+SPEAKER_NORM = ("trained with speaker normalisation (training.speaker_norm), so each input needs "
+                "its speaker's statistics, which ser predict and ser export do not compute: use a "
+                "model trained with speaker_norm: false")
+
+
+def window_features(kind: str, params: dict, windows: list[np.ndarray], sample_rate: int,
+                    device: torch.device) -> np.ndarray:
+    """(windows, F) of a kind stored as one vector per file (openSMILE functionals, an
+    encoder's pooled layers), from windows cut as the features rule cuts its clips."""
+    from ser.encoders import is_encoder
+    from ser.features.functionals import functionals_of
+
+    if is_encoder(kind):
+        from ser.encoders import _at_rate, get_encoder, load_encoder, pool
+
+        run, rate = load_encoder(kind, params, device), get_encoder(kind).sample_rate
+        with torch.inference_mode():
+            return np.stack([pool(run(_at_rate(w, sample_rate, rate, "<window>")))
+                             for w in windows])
+    return np.stack([functionals_of(w, sample_rate, kind) for w in windows])
+
+
+def vector_kind(kind: str) -> bool:
+    """A kind stored as one vector per file of its unpadded window (not frames of a padded one)."""
+    from ser.encoders import is_encoder
+    from ser.features.functionals import is_functional
+
+    return is_functional(kind) or is_encoder(kind)
 
 
 @dataclass
@@ -47,18 +82,20 @@ class TrainedModel:
         """Samples of audio one model input covers."""
         return int(round(self.preprocessing["window_seconds"] * self.sample_rate))
 
-    def features(self, windows: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        """Stored-layout features of equal-length windows, as the features rule makes them."""
-        from ser.encoders import is_encoder
+    @property
+    def unpadded(self) -> bool:
+        """Its features describe the window without zero padding (functionals, encoders)."""
+        return any(vector_kind(kind) for kind in self.preprocessing["features"])
 
+    def features(self, windows: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Stored-layout features of the windows, as the features rule makes them."""
         out = {}
         sr = self.sample_rate
         for kind, made in self.preprocessing["features"].items():
-            if is_encoder(kind):  # pooled over the unpadded window, which windows here are not
-                raise ValueError(f"this model reads {kind}'s pooled layers (a head on a "
-                                 f"pretrained encoder): `ser predict` and `ser export` do not "
-                                 f"serve such heads yet; use the pipeline's predictions.csv")
-            if made["stretch_frames"]:
+            if vector_kind(kind):
+                out[kind] = torch.from_numpy(window_features(kind, made["params"], windows, sr,
+                                                             self.device)).to(self.device)
+            elif made["stretch_frames"]:
                 out[kind] = torch.cat([stretched_clip(w, kind, made["params"], sr,
                                                       made["stretch_frames"], self.device)
                                        for w in windows])
@@ -78,18 +115,71 @@ class TrainedModel:
         return logits.softmax(1).cpu().numpy()
 
 
-def load_trained(path: str | Path, device: str | torch.device | None = None) -> TrainedModel:
+@dataclass
+class LinearTrained:
+    """A linear model.npz with what it needs to turn waveforms into class probabilities."""
+
+    model: object  # ser.models.classical.LinearModel
+    classes: list[str]
+    preprocessing: dict
+    info: dict
+    device: torch.device
+    unpadded = True
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.preprocessing["sample_rate"])
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.preprocessing["window_seconds"] * self.sample_rate))
+
+    @property
+    def kind(self) -> str:
+        return next(iter(self.preprocessing["features"]))
+
+    def features(self, windows: list[np.ndarray]) -> np.ndarray:
+        made = self.preprocessing["features"][self.kind]
+        return window_features(self.kind, made["params"], windows, self.sample_rate, self.device)
+
+    def probabilities(self, windows: list[np.ndarray]) -> np.ndarray:
+        """(windows, classes) probabilities, from the stored arrays only."""
+        return self.model.probabilities(self.features(windows))
+
+
+def load_linear(path: str | Path, device: str | torch.device | None = None) -> LinearTrained:
+    """A model.npz of rule train_classical or final_train_classical."""
+    import json
+
+    from ser.models.classical import load_npz
+
+    path = Path(path)
+    try:
+        model, classes = load_npz(path)
+        with np.load(path, allow_pickle=False) as npz:
+            info = json.loads(str(npz["info"])) if "info" in npz else {}
+    except (OSError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: not a readable model.npz ({err})") from err
+    if "preprocessing" not in info:
+        raise CheckpointError(f"{path}: made by an older ser, without the record of how its "
+                              f"features were made; retrain it to use it outside the run")
+    if info.get("speaker_norm"):
+        raise CheckpointError(f"{path}: {SPEAKER_NORM}")
+    return LinearTrained(model, classes, info["preprocessing"], info, resolve_device(device))
+
+
+def load_trained(path: str | Path, device: str | torch.device | None = None
+                 ) -> TrainedModel | LinearTrained:
     """Rebuild the model of a model.pt (no pretrained weights fetched: the checkpoint holds
-    them all) on `device` (the GPU when there is one)."""
+    them all) on `device` (the GPU when there is one), or a linear model.npz."""
     from ser.models import build_model
 
+    if Path(path).suffix == ".npz":
+        return load_linear(path, device)
     ckpt = load_checkpoint(path)
     info, device = ckpt["info"], resolve_device(device)
     if info.get("speaker_norm"):
-        raise CheckpointError(
-            f"{path}: trained with speaker normalisation (training.speaker_norm), so each input "
-            "needs its speaker's statistics, which ser predict and ser export do not compute: "
-            "use a model trained with speaker_norm: false")
+        raise CheckpointError(f"{path}: {SPEAKER_NORM}")
     model = build_model(info["arch"], len(ckpt["classes"]), "none", **info["build_hparams"])
     model.load_state_dict(ckpt["state_dict"])
     model.to(device)

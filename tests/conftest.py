@@ -149,9 +149,11 @@ def use_run(tmp_path_factory, ravdess16k: Path) -> Path:
 
 
 def actor_fold_corpus(root: Path, ravdess16k: Path, actors: list[int], kind: str,
-                      params: dict | None = None, k: int = 3, workers: int = 1) -> dict:
+                      params: dict | None = None, k: int = 3, workers: int = 1,
+                      duration: float = 4.0) -> dict:
     """Metadata of `actors`, k actor folds (one validation actor each) and one `kind` shard per
-    actor (4 s window), under `root`: the small real fold the model-family tests fit on."""
+    actor (a `duration` s window), under `root`: the small real fold the model-family tests fit
+    on."""
     from ser.data.folds import make_folds
     from ser.data.ravdess import scan_corpus
     from ser.features.shards import build_kind_shards
@@ -162,7 +164,7 @@ def actor_fold_corpus(root: Path, ravdess16k: Path, actors: list[int], kind: str
     folds.to_csv(root / "folds.csv", index=False)
     shards = [root / kind / f"actor_{a:02d}.h5" for a in actors]
     build_kind_shards(root / "metadata.csv", actors, kind, params or {},
-                      {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}, shards,
+                      {"sample_rate": 16000, "offset": 0.0, "duration": duration}, shards,
                       workers=workers)
     return {"root": root, "meta": meta, "folds": folds, "shards": shards}
 

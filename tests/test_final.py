@@ -54,3 +54,30 @@ def test_final_model_and_its_card(use_run):
     cm = np.sum([f["confusion_matrix"] for f in folds], axis=0)
     first = metrics["classes"][1]
     assert f"| {first} | {cm[1].sum()} | {100 * cm[1, 1] / cm[1].sum():.2f} % |" in card
+
+
+def test_a_linear_final_model_its_card_and_its_predictions(use_run, ravdess16k, tmp_path):
+    """Issue 33: egemaps_lr's final model is refitted on every final actor with C chosen by the
+    same inner cross-validation, gets its card, and `ser predict` serves it."""
+    from ser.cli import main
+
+    final = use_run / "results/final/egemaps_lr"
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert metrics["n_test"] == 0 and metrics["n_train"] == 240 and metrics["n_val"] == 0
+    assert sorted(metrics["inner_actors"]) == [1, 2, 3, 4]
+    history = pd.read_csv(final / "history.csv")
+    best = history.loc[history["val_ua"].idxmax()]
+    assert metrics["C"] == best["C"]  # the inner cross-validation's choice
+    card = (final / "model_card.md").read_text()
+    assert f"C {metrics['C']:g} (inner UA {100 * best['val_ua']:.2f} %" in card
+    assert "Training actors (240 files): 1, 2, 3, 4." in card
+    folds = [json.loads((use_run / f"results/models/egemaps_lr/fold_{k}/metrics.json")
+                        .read_text()) for k in (1, 2)]
+    ua = [f["unweighted_accuracy"] for f in folds]
+    assert f"UA {100 * np.mean(ua):.2f} ± {100 * np.std(ua, ddof=1):.2f} %" in card
+    files = sorted((ravdess16k / "Actor_02").glob("*.flac"))[:3]
+    assert main(["predict", str(final / "model.npz"), *map(str, files),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv")
+    probs = table[[c for c in table.columns if c.startswith("p_")]]
+    assert len(table) == 3 and np.allclose(probs.sum(axis=1), 1, atol=1e-6)

@@ -152,7 +152,7 @@ def test_ser_predict_and_export_refuse_a_fusion_in_one_line(corpus, two_members,
     assert main([command, str(model), target]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {model}: a fusion model, which ser predict and ser export do not "
-                   "read yet (they read a torch model.pt)"]
+                   "read yet (they read a torch model.pt or a linear model.npz)"]
 
 
 def test_simplex_grid_holds_every_weighting_of_the_step():

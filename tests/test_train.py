@@ -130,6 +130,22 @@ def test_resume_state_of_another_config_is_ignored(tmp_path: Path, caplog) -> No
     assert_same_run(tmp_path / "fresh" / "out", tmp_path / "cut" / "out")
 
 
+def test_resume_state_of_a_changed_architecture_is_ignored(tmp_path: Path, caplog) -> None:
+    """Same name and config, but the model's code changed (a wider head): start afresh."""
+    with pytest.raises(Interrupt):
+        run(tmp_path / "cut", after_epoch=stop_after(2))
+    torch.manual_seed(0)
+    wider = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d((8, 1)), nn.Flatten(), nn.Linear(64, 8))
+    epochs_seen = []
+    with caplog.at_level(logging.INFO):
+        train_fold(wider, make_data(), CFG, tmp_path / "cut" / "out", LOG,
+                   state_dir=tmp_path / "cut" / "state", info={"model": "tiny"},
+                   after_epoch=epochs_seen.append)
+    assert epochs_seen == [1, 2, 3, 4, 5]
+    assert "ignoring resume state" in caplog.text
+
+
 def test_early_stopping_keeps_the_best_validation_epoch(tmp_path: Path) -> None:
     cfg = TrainConfig(epochs=40, patience=3, batch_size=16, lr=0.05, scheduler="none")
     data = make_data(signal=0.7)

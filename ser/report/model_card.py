@@ -62,22 +62,36 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _linear_training(final: dict, split: pd.DataFrame) -> list[str]:
+    """A linear model trains on the training and validation actors pooled; its inner
+    cross-validation over them chose C (and an encoder head's layer)."""
+    actors = sorted(set(_actors(split, "train")) | set(_actors(split, "val")))
+    layer = f"layer `{final['layer']}`, " if final.get("layer") else ""
+    return [f"- Training actors ({final['n_train']} files): {', '.join(map(str, actors))}.",
+            f"- Chosen by {final['val_source']}: {layer}C {final['C']:g} (inner UA "
+            f"{100 * final['val_unweighted_accuracy']:.2f} %, WA "
+            f"{100 * final['val_accuracy']:.2f} %)."]
+
+
 def _training_section(final: dict, history: pd.DataFrame, split: pd.DataFrame,
                       corpus: dict) -> list[str]:
+    weights = ["", "## Initial weights", "",
+               f"{final['weights']} (`pretrained: {final['pretrained']}`).", ""]
+    head = ["## Training data", "",
+            f"- Corpus: {describe(corpus)}; label set `{final['label_set']}`."]
+    if "C" in final:
+        return head + _linear_training(final, split) + weights
     train, val = _actors(split, "train"), _actors(split, "val")
     best = history[history["epoch"] == final["best_epoch"]].iloc[0]
     kept = (f"epoch {final['best_epoch']} of {final['epochs_run']} run, chosen on the validation "
             f"actors (UA {100 * best['val_ua']:.2f} %, WA {100 * best['val_acc']:.2f} %)"
             if val and not np.isnan(best["val_ua"])
             else f"the last epoch ({final['epochs_run']}); no validation actors")
-    return ["## Training data", "",
-            f"- Corpus: {describe(corpus)}; label set `{final['label_set']}`.",
-            f"- Training actors ({final['n_train']} files): {', '.join(map(str, train))}.",
-            f"- Validation actors ({final['n_val']} files, early stopping and checkpoint "
-            f"selection only): {', '.join(map(str, val)) or 'none'}.",
-            f"- Checkpoint kept: {kept}.", "",
-            "## Initial weights", "",
-            f"{final['weights']} (`pretrained: {final['pretrained']}`).", ""]
+    return head + [
+        f"- Training actors ({final['n_train']} files): {', '.join(map(str, train))}.",
+        f"- Validation actors ({final['n_val']} files, early stopping and checkpoint "
+        f"selection only): {', '.join(map(str, val)) or 'none'}.",
+        f"- Checkpoint kept: {kept}."] + weights
 
 
 def _mean_std(values: pd.Series) -> str:

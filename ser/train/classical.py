@@ -19,6 +19,7 @@ Writes the same files as the torch trainer (ser.train.outputs), except that the 
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from ser.models.registry import InputSpec
 from ser.train.data import FoldData
 from ser.models.classical import decision, softmax
 from ser.train.outputs import peak_memory_mb, write_csv, write_json, write_predictions
-from ser.train.run import TrainJob, split_model_config, with_encoder_layers
+from ser.train.run import TrainJob, preprocessing, split_model_config, with_encoder_layers
 
 
 def training_arrays(data: FoldData, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,10 +90,15 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
     probs = model.probabilities(data.splits["test"].features[kind].numpy())
     info = {"model": job.model_name, "arch": arch, "family": spec.family,
             "weights": model.weights_description, "pretrained": pretrained, "features": [kind],
-            "input_size": None, "protocol": job.protocol.get("scheme"), "hparams": hparams}
+            "input_size": None, "protocol": job.protocol.get("scheme"), "hparams": hparams,
+            # how the features were made, so that `ser predict` feeds new audio as the shards were
+            "preprocessing": preprocessing(job.feature_shards, [kind], job.metadata_csv),
+            "speaker_norm": bool(cfg.speaker_norm)}
     metrics = fold_metrics(model, data, probs, info, cfg, seconds)
-    write_outputs(Path(job.out_dir), model, data, (probs, val_probs), history, metrics)
-    log.info("fold %d: %sC %g, inner UA %.4f, test UA %.4f, WA %.4f", job.fold,
+    write_outputs(Path(job.out_dir), model, data, (probs, val_probs), history, metrics,
+                  {**info, "val_unweighted_accuracy": metrics["val_unweighted_accuracy"]})
+    log.info("fold %d: %sC %g, inner UA %.4f, test UA %.4f, WA %.4f (nan: a final model)",
+             job.fold,
              f"layer {model.layer}, " if model.layer else "", model.C,
              metrics["val_unweighted_accuracy"], metrics["unweighted_accuracy"],
              metrics["accuracy"])
@@ -111,7 +117,7 @@ def validation_probabilities(model, data: FoldData, kind: str, cfg: TrainConfig)
 
 
 def write_outputs(out: Path, model, data: FoldData, probs: tuple[np.ndarray, np.ndarray],
-                  history: pd.DataFrame, metrics: dict) -> None:
+                  history: pd.DataFrame, metrics: dict, info: dict) -> None:
     """model.npz, history.csv, predictions.csv and val_predictions.csv (`probs`: test and
     validation), then metrics.json (its presence means the fold is complete), each written
     atomically."""
@@ -119,7 +125,7 @@ def write_outputs(out: Path, model, data: FoldData, probs: tuple[np.ndarray, np.
 
     out.mkdir(parents=True, exist_ok=True)
     save_npz(model, list(data.classes), out / "model.npz", feature=metrics["features"][0],
-             fold=data.fold)
+             fold=data.fold, info=json.dumps(info))
     write_csv(history, out / "history.csv")
     write_predictions(out, data, *probs)
     write_json(metrics, out / "metrics.json")
@@ -134,10 +140,12 @@ def fold_metrics(model, data: FoldData, probs: np.ndarray, info: dict, cfg: Trai
 
     y_true = data.splits["test"].y.numpy()
     chosen = model.inner.index(model.chosen())
+    scores = classification_metrics(y_true, probs.argmax(1), data.n_classes)
+    if not len(y_true):  # a final model: nothing tested, no score to claim
+        scores = {k: (float("nan") if isinstance(v, float) else v) for k, v in scores.items()}
     return {**info, "label_set": data.label_set, "fold": data.fold,
             "n_train": len(data.splits["train"]) + len(data.splits["val"]), "n_val": 0,
-            "n_test": len(y_true),
-            **classification_metrics(y_true, probs.argmax(1), data.n_classes),
+            "n_test": len(y_true), **scores,
             "val_accuracy": model.inner[chosen].val_accuracy,
             "val_unweighted_accuracy": model.inner[chosen].val_unweighted_accuracy,
             "val_source": f"inner {min(model.inner_folds, len(model.inner_actors))}-fold "

@@ -233,7 +233,10 @@ def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str 
     trainer = Trainer(model, data, cfg, device)
     selects_on_val = cfg.select == "best_val" and len(data.splits["val"]) > 0
     state_dir = Path(state_dir) if state_dir is not None else None
-    key = config_hash([cfg.as_dict(), info, data.fingerprint, device.type])
+    # The architecture's parameter shapes are in the key: a state saved before the model's code
+    # changed is ignored instead of failing to load.
+    shapes = [[name, list(t.shape)] for name, t in model.state_dict().items()]
+    key = config_hash([cfg.as_dict(), info, data.fingerprint, device.type, shapes])
     progress, best = _restore(trainer, state_dir, key, log)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

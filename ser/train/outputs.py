@@ -67,10 +67,9 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    if path.suffix in (".npz", ".json"):  # rule train_classical's and rule fuse's models
-        raise CheckpointError(f"{path}: a {'classical' if path.suffix == '.npz' else 'fusion'} "
-                              "model, which ser predict and ser export do not read yet (they "
-                              "read a torch model.pt)")
+    if path.suffix == ".json":  # rule fuse's models
+        raise CheckpointError(f"{path}: a fusion model, which ser predict and ser export do not "
+                              "read yet (they read a torch model.pt or a linear model.npz)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle and zip errors alike mean "not a checkpoint"
