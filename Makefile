@@ -24,15 +24,18 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 # The whole pipeline, every rule, on the small synthetic corpus: offline, a few minutes on 2 cores.
-# It ends by scoring two recordings of the final model's validation actors (19 and 22, never
-# trained on) with the demo's final model (`ser predict`).
+# It ends by scoring two recordings of actors 19 and 22 with the demo's final model, the family
+# representative best on validation UA (`ser predict`, which prints its validation scores). They
+# are the final split's validation actors: a torch final model never trained on them, a linear
+# one pools them into the inner cross-validation that chose its C.
 DEMO_AUDIO := demo/resources/synthetic/audio
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --directory demo \
 		--configfile workflow/presets/demo.yaml --snakefile Snakefile all final
 	@echo "Report: $(CURDIR)/demo/reports/report.html"
-	@echo "Model card: $(CURDIR)/demo/results/final/kaggle_cnn1d/model_card.md"
-	$(BIN)/ser predict demo/results/final/kaggle_cnn1d/model.pt \
+	@FINAL=demo/$$($(BIN)/python -c 'import json; print(json.load(open("demo/results/final/chosen.json"))["folder"])') && \
+	echo "Final model (the validation-best family representative): $(CURDIR)/$$FINAL/model_card.md" && \
+	$(BIN)/ser predict $$FINAL \
 		$(DEMO_AUDIO)/Actor_19/03-01-05-02-01-01-19.wav $(DEMO_AUDIO)/Actor_22/03-01-03-02-01-01-22.wav
 
 # Everything but the real SLURM cluster (which needs root and Debian's slurm packages).

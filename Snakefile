@@ -34,5 +34,4 @@ rule all:
 # Models for use: `snakemake final --cores 8 --resources gpu=1` (config `final.models`).
 rule final:
     input:
-        [final_artefact(m) for m in FINAL_MODELS],
-        expand("results/final/{model}/model_card.md", model=FINAL_MODELS),
+        final_targets,

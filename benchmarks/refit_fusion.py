@@ -54,6 +54,37 @@ def fuse(run: Path, weights: dict[str, float], fold: int) -> dict:
                                   len(first.metrics["classes"]))
 
 
+def same_test_files(chosen: Path, refit: Path, fold: int) -> None:
+    """Stop unless both runs test `fold` on the same files: the weights of one fold's held-out
+    run mean nothing for another fold's actors."""
+    a, b = (fold_files(run / "results/folds.csv", fold)["test"] for run in (chosen, refit))
+    if a != b:
+        odd = sorted(set(a) ^ set(b))
+        raise SystemExit(f"fold {fold}: {refit} tests other files than {chosen} ({len(b)} and "
+                         f"{len(a)} files; differing: {odd[:3]}{' ...' if len(odd) > 3 else ''})")
+
+
+def refit_table(chosen: Path, refit: Path, fusion: str = "fusion") -> pd.DataFrame:
+    """One row per fold: the chosen weights, the held-out fusion's UA and the refit one's
+    scores, recomputed from the refit members' predictions."""
+    rows = []
+    for fold, folder in fold_dirs(chosen, fusion).items():
+        meta = json.loads((folder / "metrics.json").read_text())
+        weights = meta["fusion_weights"]
+        again = fuse(chosen, weights, fold)
+        if not np.isclose(again["unweighted_accuracy"], meta["unweighted_accuracy"]):
+            raise SystemExit(f"fold {fold}: recomputed fusion UA {again['unweighted_accuracy']} "
+                             f"differs from {folder / 'metrics.json'}'s "
+                             f"{meta['unweighted_accuracy']}")
+        same_test_files(chosen, refit, fold)
+        scores = fuse(refit, weights, fold)
+        rows.append({"fold": fold, **{f"w_{m}": w for m, w in weights.items()},
+                     "held_out_ua": 100 * meta["unweighted_accuracy"],
+                     "refit_ua": 100 * scores["unweighted_accuracy"],
+                     "refit_wa": 100 * scores["accuracy"], "refit_f1": 100 * scores["f1_macro"]})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chosen", type=Path, required=True,
@@ -62,21 +93,7 @@ def main() -> None:
                         help="work directory of the members trained on every training actor")
     parser.add_argument("--fusion", default="fusion", help="the fusion model of --chosen")
     args = parser.parse_args()
-    rows = []
-    for fold, folder in fold_dirs(args.chosen, args.fusion).items():
-        meta = json.loads((folder / "metrics.json").read_text())
-        weights = meta["fusion_weights"]
-        again = fuse(args.chosen, weights, fold)
-        if not np.isclose(again["unweighted_accuracy"], meta["unweighted_accuracy"]):
-            raise SystemExit(f"fold {fold}: recomputed fusion UA {again['unweighted_accuracy']} "
-                             f"differs from {folder / 'metrics.json'}'s "
-                             f"{meta['unweighted_accuracy']}")
-        refit = fuse(args.refit, weights, fold)
-        rows.append({"fold": fold, **{f"w_{m}": w for m, w in weights.items()},
-                     "held_out_ua": 100 * meta["unweighted_accuracy"],
-                     "refit_ua": 100 * refit["unweighted_accuracy"],
-                     "refit_wa": 100 * refit["accuracy"], "refit_f1": 100 * refit["f1_macro"]})
-    table = pd.DataFrame(rows)
+    table = refit_table(args.chosen, args.refit, args.fusion)
     print(table.round(2).to_markdown(index=False))
     means, stds = table.mean(numeric_only=True), table.std(numeric_only=True)
     print("\nmean ± std over folds: " + ", ".join(

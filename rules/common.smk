@@ -1,4 +1,5 @@
 # Input functions and derived constants shared by every stage.
+import json
 import re
 from pathlib import Path
 
@@ -202,34 +203,57 @@ def run_benchmarks():
 
 
 def final_models():
-    """The `final.models` entries (default: every torch model trained), which must be trained by
-    this run too: their model cards quote the cross-validated scores of the same recipe. Torch
-    and linear models (classical, encoder `_lr` heads) have final models; the fusion family has
-    none yet (its weights need validation actors, which a final model trains on)."""
-    names = config["final"]["models"] or TORCH_MODELS
+    """The `final.models` entries, which this run must cross-validate too (their model cards
+    quote the cross-validated scores of the same recipe); empty: the validation-best family
+    representative, which only the run's results name (checkpoint final_choice)."""
+    names = config["final"]["models"]
     untrained = [n for n in names if n not in MODELS]
     if untrained:
         raise ValueError(
             f"final.models names {untrained}, which this run does not cross-validate "
             f"(run_models trains {MODELS}); their model cards need those scores"
         )
-    other = [n for n in names if n not in TORCH_MODELS + CLASSICAL_MODELS]
-    if other:
-        raise ValueError(
-            f"final.models names {other}, of the fusion family, which has no final model yet; "
-            f"name torch or linear models ({TORCH_MODELS + CLASSICAL_MODELS})"
-        )
     return names
 
 
 FINAL_MODELS = final_models()
-FINAL_TORCH = [m for m in FINAL_MODELS if m in TORCH_MODELS]
-FINAL_LINEAR = [m for m in FINAL_MODELS if m in CLASSICAL_MODELS]
+# Every model a final target may train: the named ones and their fusions' members, or, for the
+# validation-best, any model of the run.
+FINAL_CANDIDATES = sorted(
+    {m for n in FINAL_MODELS for m in [n, *FUSION_MEMBERS.get(n, [])]}
+    if FINAL_MODELS
+    else MODELS
+)
+FINAL_TORCH = [m for m in FINAL_CANDIDATES if m in TORCH_MODELS]
+FINAL_LINEAR = [m for m in FINAL_CANDIDATES if m in CLASSICAL_MODELS]
+FINAL_FUSION = [m for m in FINAL_CANDIDATES if m in FUSION_MODELS]
 
 
 def final_artefact(model):
-    """model.pt of a torch model, model.npz of a linear one."""
-    return f"results/final/{model}/model.{'npz' if model in CLASSICAL_MODELS else 'pt'}"
+    """model.pt of a torch model, model.npz of a linear one, model.json of a fusion."""
+    ext = "npz" if model in CLASSICAL_MODELS else "json" if model in FUSION_MODELS else "pt"
+    return f"results/final/{model}/model.{ext}"
+
+
+def final_targets(wildcards):
+    """The final models' artefacts and cards: `final.models`, or the one final_choice chose."""
+    names = FINAL_MODELS
+    if not names:
+        with checkpoints.final_choice.get().output[0].open() as f:
+            names = [json.load(f)["model"]]
+    return [final_artefact(m) for m in names] + [
+        f"results/final/{m}/model_card.md" for m in names
+    ]
+
+
+def final_fusion_inputs(wildcards):
+    """Each member's final model, validation predictions and metrics, in member order."""
+    members = FUSION_MEMBERS[wildcards.model]
+    return {
+        "models": [final_artefact(m) for m in members],
+        "val_predictions": [f"results/final/{m}/val_predictions.csv" for m in members],
+        "metrics": [f"results/final/{m}/metrics.json" for m in members],
+    }
 
 
 def model_fold_metrics(wildcards):

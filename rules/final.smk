@@ -1,6 +1,25 @@
-# Final models for use (`snakemake final`): each entry of `final.models` trained with its own
-# recipe on every actor but the validation actors (kept for early stopping), and its model card
-# with the cross-validated scores of the same recipe from this run.
+# Final models for use (`snakemake final`): each entry of `final.models` (by default the family
+# representative best on validation UA) trained with its own recipe on every actor but the
+# validation actors (kept for early stopping and a fusion's weights), and its model card with the
+# cross-validated scores of the same recipe from this run.
+
+
+# The validation-best family representative, when `final.models` names none.
+checkpoint final_choice:
+    input:
+        "results/metrics.csv",
+    output:
+        "results/final/chosen.json",
+    params:
+        pinned=config["report"]["compare"],
+    log:
+        "logs/final/choice.log",
+    benchmark:
+        "logs/benchmarks/final/choice.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/final_choice.py"
 
 
 rule final_folds:
@@ -31,6 +50,7 @@ rule final_train:
     output:
         model="results/final/{model}/model.pt",
         history="results/final/{model}/history.csv",
+        val_predictions="results/final/{model}/val_predictions.csv",
         metrics="results/final/{model}/metrics.json",
     params:
         model=lookup(dpath="models/{model}", within=config),
@@ -68,6 +88,7 @@ rule final_train_classical:
     output:
         model="results/final/{model}/model.npz",
         history="results/final/{model}/history.csv",
+        val_predictions="results/final/{model}/val_predictions.csv",
         metrics="results/final/{model}/metrics.json",
     params:
         model=lookup(dpath="models/{model}", within=config),
@@ -91,6 +112,37 @@ rule final_train_classical:
         "../scripts/train.py"
 
 
+# The fuse rule on the final split: weights chosen on the validation actors' files from the
+# members' final models, which model.json names.
+rule final_fuse:
+    input:
+        unpack(final_fusion_inputs),
+        folds="results/final/folds.csv",
+        code=model_code,
+    output:
+        model="results/final/{model}/model.json",
+        history="results/final/{model}/history.csv",
+        val_predictions="results/final/{model}/val_predictions.csv",
+        metrics="results/final/{model}/metrics.json",
+    params:
+        model=lookup(dpath="models/{model}", within=config),
+        protocol=PROTOCOL,
+    wildcard_constraints:
+        model=any_of(FINAL_FUSION),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    log:
+        "logs/final/{model}/train.log",
+    benchmark:
+        "logs/benchmarks/final/{model}_train.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/fuse.py"
+
+
 rule model_card:
     input:
         metrics="results/final/{model}/metrics.json",
@@ -102,7 +154,7 @@ rule model_card:
     output:
         "results/final/{model}/model_card.md",
     wildcard_constraints:
-        model=any_of(FINAL_MODELS),
+        model=any_of(FINAL_CANDIDATES),
     log:
         "logs/final/{model}/model_card.log",
     benchmark:

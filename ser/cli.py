@@ -1,7 +1,10 @@
 """The `ser` command (also `python -m ser`): use a trained model on new recordings, or export it.
 
-    ser predict MODEL.pt AUDIO... [--out scores.csv|scores.json] [--windows]
-    ser export MODEL.pt OUT_DIR
+    ser predict MODEL AUDIO... [--out scores.csv|scores.json] [--windows]
+    ser export MODEL OUT_DIR
+
+MODEL: a torch model.pt, a linear model.npz, a fusion's model.json, or the folder holding one
+(results/final/<model>).
 
 Exit status: 0 when every input was scored (or exported), 1 when some were not (each named with
 the reason on stderr), 2 for a bad command line or a model that cannot be loaded.
@@ -19,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ser", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     pred = sub.add_parser("predict", help="class probabilities of audio files")
-    pred.add_argument("model", help="a fold's or a final model's model.pt")
+    pred.add_argument("model", help="a fold's or a final model's model file or folder")
     pred.add_argument("audio", nargs="+", help="audio files, folders (searched recursively) or "
                                                "globs (quote them)")
     pred.add_argument("--out", help="also write the table to this .csv or .json file")
@@ -31,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="shortest recording scored (default 0.5)")
     pred.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
     exp = sub.add_parser("export", help="ONNX (or TorchScript) model with its preprocessing JSON")
-    exp.add_argument("model", help="a fold's or a final model's model.pt")
+    exp.add_argument("model", help="a fold's or a final model's model file or folder")
     exp.add_argument("out_dir", help="folder for model.onnx or model.ts.pt and preprocessing.json")
     return parser
 
@@ -44,7 +47,8 @@ def _fail(lines: list[tuple[str, str]], limit: int = 20) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from ser.predict import MIN_SECONDS, audio_files, predict_files, score_table, write_table
+    from ser.predict import (MIN_SECONDS, audio_files, predict_files, score_table,
+                             validation_note, write_table)
     from ser.trained import load_trained
 
     if not 0 < args.hop <= 1:
@@ -59,6 +63,9 @@ def predict(args: argparse.Namespace) -> int:
         with pd.option_context("display.width", 200, "display.max_columns", None,
                                "display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
+        note = validation_note(args.model)
+        if note:
+            print(note)
     if args.out:
         write_table(table, args.out)
         print(f"wrote {len(scores)} files' scores to {args.out}", file=sys.stderr)

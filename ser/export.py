@@ -24,6 +24,7 @@ from torch import nn
 from ser import __version__
 from ser.io import atomic_file
 from ser.trained import LinearTrained, TrainedModel, load_trained
+from ser.trained_fusion import FusionTrained
 
 TOLERANCE = 1e-4
 OPSET = 18
@@ -138,7 +139,8 @@ def preprocessing_json(trained: TrainedModel, exported: dict, model_file: str) -
 
 
 def export_model(model_pt: str | Path, out_dir: str | Path) -> list[Path]:
-    """model.onnx (or model.ts.pt) and preprocessing.json in `out_dir`; returns their paths."""
+    """model.onnx (or model.ts.pt) and preprocessing.json in `out_dir` (a fusion: one folder
+    per member and fusion.json, ser.export_fusion); returns their paths."""
     trained = load_trained(model_pt, "cpu")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -146,6 +148,10 @@ def export_model(model_pt: str | Path, out_dir: str | Path) -> list[Path]:
         from ser.export_linear import export_linear
 
         return export_linear(trained, out_dir)
+    if isinstance(trained, FusionTrained):
+        from ser.export_fusion import export_fusion
+
+        return export_fusion(trained, out_dir)
     staged = out_dir / ".model.onnx.tmp"  # renamed into place only once onnxruntime agrees
     exported = try_onnx(trained, staged)
     if exported is not None:

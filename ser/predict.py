@@ -1,4 +1,5 @@
-"""`ser predict`: class probabilities of new recordings from a trained model.pt.
+"""`ser predict`: class probabilities of new recordings from a trained model (a torch model.pt,
+a linear model.npz or a fusion's model.json).
 
 A recording is decoded at the model's sample rate (any rate, mono or stereo, whatever soundfile
 reads) and cut into the windows the model was trained on. One no longer than the window is
@@ -22,6 +23,7 @@ import soundfile as sf
 from ser.audio import AudioError, fix_length, load_audio
 from ser.io import atomic_file
 from ser.trained import LinearTrained, TrainedModel
+from ser.trained_fusion import FusionTrained
 
 # Shorter recordings are refused rather than padded into a window of near silence: 0.5 s holds
 # about one word, and the shortest RAVDESS clip lasts about 3 s.
@@ -77,9 +79,23 @@ def windows(wave: np.ndarray, trained: TrainedModel | LinearTrained, hop: float 
     return [(start + s, body[s:s + n]) for s in starts]
 
 
-def score_file(path: Path, trained: TrainedModel | LinearTrained, hop: float = 0.5,
+def fused_score(path: Path, fusion: FusionTrained, hop: float = 0.5,
+                min_seconds: float = MIN_SECONDS) -> FileScore:
+    """A fusion's probabilities of one recording: each member scores it its own way (as the
+    fuse rule's members scored a fold's files), then their weighted average. One window, the
+    whole recording: the members' windows differ."""
+    scores = [score_file(path, trained, hop, min_seconds) for _, _, trained in fusion.members]
+    probs = fusion.fuse([s.probs for s in scores])
+    end = max(s.windows[-1][1] for s in scores)
+    return FileScore(path, probs, [(0.0, end, probs)])
+
+
+def score_file(path: Path, trained, hop: float = 0.5,
                min_seconds: float = MIN_SECONDS, batch_size: int = 32) -> FileScore:
-    """Probabilities of one recording; AudioError names it and the reason it cannot be scored."""
+    """Probabilities of one recording by a TrainedModel, LinearTrained or FusionTrained;
+    AudioError names it and the reason it cannot be scored."""
+    if isinstance(trained, FusionTrained):
+        return fused_score(path, trained, hop, min_seconds)
     sr = trained.sample_rate
     wave = load_audio(path, sr)
     seconds = len(wave) / sr
@@ -96,7 +112,7 @@ def score_file(path: Path, trained: TrainedModel | LinearTrained, hop: float = 0
     return FileScore(path, probs.mean(0), [(a, b, p) for (a, b), p in zip(spans, probs)])
 
 
-def predict_files(paths: list[Path], trained: TrainedModel | LinearTrained, hop: float = 0.5,
+def predict_files(paths: list[Path], trained, hop: float = 0.5,
                   min_seconds: float = MIN_SECONDS, progress: bool = True
                   ) -> tuple[list[FileScore], list[tuple[str, str]]]:
     """Scores of the files that could be scored and (file, reason) of those that could not."""
@@ -142,3 +158,22 @@ def write_table(table: pd.DataFrame, out: str | Path) -> None:
             table.to_csv(tmp, index=False)
         else:
             tmp.write_text(json.dumps(table.to_dict(orient="records"), indent=2) + "\n")
+
+
+def validation_note(model: str | Path) -> str | None:
+    """One line: the model's scores on its validation actors' files (from the metrics.json
+    beside it), which is what it can be trusted to do on new speakers; None without them."""
+    from ser.trained import model_file
+
+    path = model_file(model).with_name("metrics.json")
+    try:
+        m = json.loads(path.read_text())
+        ua, wa = float(m["val_unweighted_accuracy"]), float(m["val_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if np.isnan(ua):
+        return None
+    source = m.get("val_source") or "its validation actors' files"
+    files = f"{m['n_val']} files, " if m.get("n_val") else ""
+    return (f"{m.get('model', path.parent.name)} ({m.get('family', '?')}): UA {100 * ua:.1f} %, "
+            f"WA {100 * wa:.1f} % on {source} ({files}speakers it was not trained on)")

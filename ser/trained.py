@@ -61,17 +61,10 @@ def vector_kind(kind: str) -> bool:
     return is_functional(kind) or is_encoder(kind)
 
 
-@dataclass
-class TrainedModel:
-    """A model in eval mode with what it needs to turn waveforms into class probabilities."""
+class Windowed:
+    """The audio a model reads, from its `preprocessing` record."""
 
-    model: nn.Module
-    classes: list[str]
-    spec: InputSpec
-    normaliser: Normaliser
     preprocessing: dict
-    info: dict
-    device: torch.device
 
     @property
     def sample_rate(self) -> int:
@@ -81,6 +74,19 @@ class TrainedModel:
     def window_samples(self) -> int:
         """Samples of audio one model input covers."""
         return int(round(self.preprocessing["window_seconds"] * self.sample_rate))
+
+
+@dataclass
+class TrainedModel(Windowed):
+    """A model in eval mode with what it needs to turn waveforms into class probabilities."""
+
+    model: nn.Module
+    classes: list[str]
+    spec: InputSpec
+    normaliser: Normaliser
+    preprocessing: dict
+    info: dict
+    device: torch.device
 
     @property
     def unpadded(self) -> bool:
@@ -116,7 +122,7 @@ class TrainedModel:
 
 
 @dataclass
-class LinearTrained:
+class LinearTrained(Windowed):
     """A linear model.npz with what it needs to turn waveforms into class probabilities."""
 
     model: object  # ser.models.classical.LinearModel
@@ -125,14 +131,6 @@ class LinearTrained:
     info: dict
     device: torch.device
     unpadded = True
-
-    @property
-    def sample_rate(self) -> int:
-        return int(self.preprocessing["sample_rate"])
-
-    @property
-    def window_samples(self) -> int:
-        return int(round(self.preprocessing["window_seconds"] * self.sample_rate))
 
     @property
     def kind(self) -> str:
@@ -168,14 +166,34 @@ def load_linear(path: str | Path, device: str | torch.device | None = None) -> L
     return LinearTrained(model, classes, info["preprocessing"], info, resolve_device(device))
 
 
-def load_trained(path: str | Path, device: str | torch.device | None = None
-                 ) -> TrainedModel | LinearTrained:
+MODEL_FILES = ("model.pt", "model.npz", "model.json")
+
+
+def model_file(path: str | Path) -> Path:
+    """`path`, or the model file in a fold's or final model's folder."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    found = [path / name for name in MODEL_FILES if (path / name).exists()]
+    if len(found) != 1:
+        raise CheckpointError(f"{path}: a model folder holds one of {', '.join(MODEL_FILES)}; "
+                              f"found {[p.name for p in found] or 'none'}")
+    return found[0]
+
+
+def load_trained(path: str | Path, device: str | torch.device | None = None):
     """Rebuild the model of a model.pt (no pretrained weights fetched: the checkpoint holds
-    them all) on `device` (the GPU when there is one), or a linear model.npz."""
+    them all) on `device` (the GPU when there is one), a linear model.npz or a fusion's
+    model.json (ser.trained_fusion), given the file or its folder."""
     from ser.models import build_model
 
-    if Path(path).suffix == ".npz":
+    path = model_file(path)
+    if path.suffix == ".npz":
         return load_linear(path, device)
+    if path.suffix == ".json":
+        from ser.trained_fusion import load_fusion
+
+        return load_fusion(path, device)
     ckpt = load_checkpoint(path)
     info, device = ckpt["info"], resolve_device(device)
     if info.get("speaker_norm"):

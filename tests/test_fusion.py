@@ -141,8 +141,9 @@ def test_identical_members_tie_at_equal_weights(corpus, two_members, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["predict", "export"])
-def test_ser_predict_and_export_refuse_a_fusion_in_one_line(corpus, two_members, tmp_path,
-                                                            capsys, ravdess16k, command):
+def test_a_fusion_without_its_members_models_is_named_in_one_line(corpus, two_members, tmp_path,
+                                                                   capsys, ravdess16k, command):
+    """These members are predictions tables only: the fusion names the member model it lacks."""
     from ser.cli import main
 
     run_fusion(fusion_job(corpus, two_members, 1, tmp_path / "f"), LOG)
@@ -151,8 +152,9 @@ def test_ser_predict_and_export_refuse_a_fusion_in_one_line(corpus, two_members,
         else str(tmp_path / "exported")
     assert main([command, str(model), target]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: {model}: a fusion model, which ser predict and ser export do not "
-                   "read yet (they read a torch model.pt or a linear model.npz)"]
+    missing = (two_members["good"] / "model.pt").resolve()
+    assert err == [f"error: {model}: its member good's model {missing} is missing; keep the "
+                   "run's results folder together"]
 
 
 def test_simplex_grid_holds_every_weighting_of_the_step():
@@ -243,9 +245,10 @@ def test_pipeline_fuses_the_members_of_each_fold(tmp_path: Path, tiny_run: Path,
     assert "fused" in html and "fusion-note" in html
 
 
-def test_preset_fuses_every_fold_and_has_no_final_model(tmp_path: Path):
+def test_preset_fuses_every_fold_and_its_final_model_is_chosen_or_named(tmp_path: Path):
     """workflow/presets/fusion.yaml over the default config: one fuse job per fold after its
-    members; `final` trains the torch models only."""
+    members; `final` first chooses the validation-best representative (known only after the
+    run), and a fusion named in final.models brings its members' final models."""
     from conftest import REPO, run_snakemake
     from test_pipeline import job_counts
 
@@ -256,7 +259,12 @@ def test_preset_fuses_every_fold_and_has_no_final_model(tmp_path: Path):
     models = yaml.safe_load((REPO / "config.yaml").read_text())["models"].values()
     torch_models = [m for m in models if get_spec(m["arch"]).trainer == "torch"]
     assert counts["fuse"] == 6 and counts["train"] == len(torch_models) * 6
-    assert counts["final_train"] == len(torch_models)
+    assert counts["final_choice"] == 1 and "final_train" not in counts
+    named = run_snakemake(tmp_path, "-n", "final", "--quiet", "rules", "--config",
+                          "final={models: [fusion]}", configfiles=(preset,))
+    counts = job_counts(named.stdout)
+    assert (counts["final_fuse"], counts["final_train"], counts["final_train_classical"],
+            counts["model_card"]) == (1, 1, 1, 1) and "final_choice" not in counts
     nocv = run_snakemake(tmp_path / "dchung", "-n", check=False, configfiles=(
         REPO / "workflow" / "presets" / "dchung_4fold.yaml", preset))
     assert nocv.returncode != 0

@@ -19,7 +19,6 @@ from ser.train.data import FoldData, InputSpec, LabelledFold
 from test_train import LOGMEL, REAL_ACTORS, real_fold  # noqa: F401 - the fixture
 
 
-
 @pytest.fixture(scope="module")
 def shards(real_fold: dict) -> dict:
     """test_train's four real actors, with their stored log-mels and metadata read back."""
@@ -89,18 +88,27 @@ def test_the_raw_waveform_is_refused(shards: dict) -> None:
                            shards["folds"], 1, "emotion", ("waveform",), speaker_norm=True)
 
 
-def test_a_speaker_normalised_model_is_refused_by_predict(shards: dict, tmp_path: Path) -> None:
-    from ser.train.loop import train_fold
-    from ser.train.outputs import CheckpointError
-    from ser.trained import load_trained
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_training_records_speaker_norm_and_predict_and_export_refuse_it(
+        shards: dict, tmp_path: Path, capsys, command: str) -> None:
+    """End to end from a trained fold: the training job (as rule train runs it) writes the flag
+    into the checkpoint, and the CLI refuses the model in one line."""
+    from ser.cli import main
+    from ser.train.outputs import load_checkpoint
+    from ser.train.run import TrainJob, run_training
 
-    data = FoldData.from_files({"logmel": shards["paths"]}, shards["root"] / "metadata.csv",
-                               shards["root"] / "folds.csv", 1, "emotion",
-                               InputSpec(("logmel",), None), speaker_norm=True)
-    model = nn.Sequential(nn.Conv1d(LOGMEL["n_mels"], 8, 5), nn.ReLU(), nn.AdaptiveAvgPool1d(1),
-                          nn.Flatten(), nn.Linear(8, 8))
-    train_fold(model, data, TrainConfig(epochs=1), tmp_path, logging.getLogger("test"),
-               info={"model": "tiny", "speaker_norm": True})
-    with pytest.raises(CheckpointError, match="model.pt: trained with speaker normalisation"):
-        load_trained(tmp_path / "model.pt", "cpu")
-    assert len(pd.read_csv(tmp_path / "predictions.csv")) == len(data.splits["test"])
+    job = TrainJob("cnn6", {"arch": "cnn6", "pretrained": "none", "epochs": 1},
+                   {"speaker_norm": True, "batch_size": 32, "amp": False, "seed": 0},
+                   {"scheme": "actor_kfold"}, "emotion", {"logmel": shards["paths"]},
+                   shards["root"] / "metadata.csv", shards["root"] / "folds.csv", 1,
+                   tmp_path / "fold_1", feature_params={"logmel": LOGMEL}, threads=1)
+    run_training(job, logging.getLogger("test"))
+    model = tmp_path / "fold_1" / "model.pt"
+    assert load_checkpoint(model)["info"]["speaker_norm"] is True
+    target = str(shards["meta"]["path"].iloc[0]) if command == "predict" else str(tmp_path / "x")
+    assert main([command, str(model), target]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {model}: trained with speaker normalisation (training.speaker_norm), so each "
+        "input needs its speaker's statistics, which ser predict and ser export do not compute: "
+        "use a model trained with speaker_norm: false"]
+    assert not (tmp_path / "x").exists()

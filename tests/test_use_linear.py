@@ -70,18 +70,22 @@ def test_the_onnx_export_agrees_with_ser_predict(fold, tmp_path):
     np.testing.assert_allclose(onnx_probs, pred[[f"p_{c}" for c in classes]], atol=1e-4)
 
 
-def test_a_speaker_normalised_linear_model_is_refused(fold, tmp_path):
+def test_a_speaker_normalised_linear_model_is_refused(fold, tmp_path, capsys):
+    """End to end: fitted with training.speaker_norm as rule train_classical fits it, the
+    model.npz records it and `ser predict` refuses it in one line."""
     import json
 
-    from ser.train.outputs import CheckpointError
-    from ser.trained import load_trained
+    from ser.cli import main
 
-    with np.load(fold["out"] / "model.npz", allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    info = json.loads(str(arrays["info"]))
-    assert info["speaker_norm"] is False and info["preprocessing"]["features"] == \
-        {"compare": {"params": {}, "stretch_frames": 0}}
-    arrays["info"] = np.asarray(json.dumps({**info, "speaker_norm": True}))
-    np.savez(tmp_path / "model.npz", **arrays)
-    with pytest.raises(CheckpointError, match="speaker normalisation"):
-        load_trained(tmp_path / "model.npz")
+    assert json.loads(str(np.load(fold["out"] / "model.npz")["info"]))["preprocessing"][
+        "features"] == {"compare": {"params": {}, "stretch_frames": 0}}
+    out = tmp_path / "fold_1"
+    job = TrainJob("compare_lr", {"arch": "compare_lr", "class_weights": True},
+                   {"seed": 0, "speaker_norm": True}, {"scheme": "actor_kfold"}, "emotion",
+                   {"compare": fold["shards"]}, fold["root"] / "metadata.csv",
+                   fold["root"] / "folds.csv", 1, out, feature_params={"compare": {}}, threads=1)
+    run_classical(job, LOG)
+    assert json.loads(str(np.load(out / "model.npz")["info"]))["speaker_norm"] is True
+    file = str(fold["meta"]["path"].iloc[0])
+    assert main(["predict", str(out / "model.npz"), file]) == 2
+    assert "model.npz: trained with speaker normalisation" in capsys.readouterr().err

@@ -73,6 +73,18 @@ def _linear_training(final: dict, split: pd.DataFrame) -> list[str]:
             f"{100 * final['val_accuracy']:.2f} %)."]
 
 
+def _fusion_training(final: dict, split: pd.DataFrame) -> list[str]:
+    """A fusion's members are final models of the same split; its weights were chosen on the
+    validation actors' files, from the members trained without them."""
+    weights = ", ".join(f"`{m}` {w:g}" for m, w in final["fusion_weights"].items())
+    return [f"- Members: their final models of this run (each has its own card), trained on "
+            f"actors {', '.join(map(str, _actors(split, 'train')))}.",
+            f"- Weights: {weights}; chosen on the {final['n_val']} files of validation actors "
+            f"{', '.join(map(str, final['fitted_on_actors']))} (UA "
+            f"{100 * final['val_unweighted_accuracy']:.2f} %, WA "
+            f"{100 * final['val_accuracy']:.2f} %, optimistic: the weights were chosen on them)."]
+
+
 def _training_section(final: dict, history: pd.DataFrame, split: pd.DataFrame,
                       corpus: dict) -> list[str]:
     weights = ["", "## Initial weights", "",
@@ -81,6 +93,8 @@ def _training_section(final: dict, history: pd.DataFrame, split: pd.DataFrame,
             f"- Corpus: {describe(corpus)}; label set `{final['label_set']}`."]
     if "C" in final:
         return head + _linear_training(final, split) + weights
+    if final["family"] == "fusion":
+        return head + _fusion_training(final, split) + weights
     train, val = _actors(split, "train"), _actors(split, "val")
     best = history[history["epoch"] == final["best_epoch"]].iloc[0]
     kept = (f"epoch {final['best_epoch']} of {final['epochs_run']} run, chosen on the validation "
@@ -103,10 +117,11 @@ def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: p
     """The card's Markdown text."""
     cv = cv_table(fold_metrics, folds)
     pre = final.get("preprocessing", {})
+    made = (f"of {pre['window_seconds']} s windows at {pre['sample_rate']} Hz" if pre else
+            "of each member's own windows, as its card says")
     lines = [f"# Model card: {final['model']} ({final['arch']}, {final['family']})", "",
              f"Classes ({len(final['classes'])}): {', '.join(final['classes'])}.", "",
-             f"Input: {' + '.join(final['features'])} of {pre.get('window_seconds', '?')} s "
-             f"windows at {pre.get('sample_rate', '?')} Hz (`python -m ser predict` computes "
+             f"Input: {' + '.join(final['features'])} {made} (`python -m ser predict` computes "
              "them from any recording; `python -m ser export` writes ONNX and the parameters).", ""]
     lines += _training_section(final, history, split, corpus)
     lines += ["## Cross-validated scores of the same recipe", "",

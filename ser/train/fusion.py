@@ -16,13 +16,18 @@ files. The outputs have the form of every model's (ser.train.outputs):
   weighting's 1-based index in the grid, and `epochs_run`, the grid's size;
 - `history.csv`: one row per candidate weighting (`epoch` = its index, `w_<member>`, `val_loss`,
   `val_acc`, `val_ua`; no training scores, NaN);
-- `model.json`: members, weights, classes, step, and the validation files the weights saw.
+- `model.json`: members, weights, classes, step, the validation files the weights saw, and
+  `member_models`: each member's model file of the same fold, relative to model.json's folder
+  (`ser predict` and `ser export` load the fusion through them).
 A protocol without validation actors (dchung_4fold) stops the job with one line: test files
-never choose the weights.
+never choose the weights. A final fusion (rule final_fuse, `test_predictions` None) chooses its
+weights the same way on the final split's validation actors, from its members' final models;
+it has no test files, and its test scores are NaN.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +52,7 @@ class FusionJob:
     model_cfg: Mapping
     protocol: Mapping
     val_predictions: Sequence[str | Path]
-    test_predictions: Sequence[str | Path]
+    test_predictions: Sequence[str | Path] | None  # None: a final fusion (no test actors)
     member_metrics: Sequence[str | Path]
     folds_csv: str | Path
     fold: int
@@ -68,11 +73,13 @@ class Member:
         return self.tables[split][[f"p_{c}" for c in self.metrics["classes"]]].to_numpy()
 
 
-def read_member(name: str, val: str | Path, test: str | Path, metrics: str | Path) -> Member:
-    """A member's three files, each checked for what fusion reads of it."""
+def read_member(name: str, val: str | Path, test: str | Path | None,
+                metrics: str | Path) -> Member:
+    """A member's files (no test table for a final fusion), each checked for what fusion reads."""
     meta = read_json_object(metrics, f"{name}'s fold metrics", ("classes", "label_set", "fold"))
     columns = [*ROW_COLUMNS, "y_true", *(f"p_{c}" for c in meta["classes"])]
-    tables, paths = {}, {"val": Path(val), "test": Path(test)}
+    paths = {"val": Path(val)} | ({} if test is None else {"test": Path(test)})
+    tables = {}
     for split, path in paths.items():
         table = read_table(path, f"{name}'s predictions", columns)
         tables[split] = table.sort_values("file", ignore_index=True)
@@ -123,8 +130,18 @@ def history_table(fusion: LateFusion) -> pd.DataFrame:
                          for i, c in enumerate(fusion.candidates)])
 
 
+def _test_scores(test: pd.DataFrame | None, n_classes: int) -> dict:
+    """The test scores; NaN for a final fusion, which has no test files."""
+    if test is not None:
+        return classification_metrics(test["y_true"].to_numpy(), test["y_pred"].to_numpy(),
+                                      n_classes)
+    nan = float("nan")
+    return {"accuracy": nan, "unweighted_accuracy": nan, "precision_macro": nan,
+            "recall_macro": nan, "f1_macro": nan, "confusion_matrix": []}
+
+
 def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member],
-                   test: pd.DataFrame, seconds: float) -> dict:
+                   test: pd.DataFrame | None, seconds: float) -> dict:
     """metrics.json's content: every model's keys, filled for a fusion (module docstring)."""
     first, chosen = members[0], fusion.chosen
     classes = list(first.metrics["classes"])
@@ -138,9 +155,8 @@ def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member]
             "label_set": first.metrics["label_set"], "fold": job.fold,
             "n_train": max(int(m.metrics.get("n_train", 0)) + int(m.metrics.get("n_val", 0))
                            for m in members),
-            "n_val": len(val), "n_test": len(test),
-            **classification_metrics(test["y_true"].to_numpy(), test["y_pred"].to_numpy(),
-                                     len(classes)),
+            "n_val": len(val), "n_test": 0 if test is None else len(test),
+            **_test_scores(test, len(classes)),
             "val_accuracy": chosen.val_accuracy,
             "val_unweighted_accuracy": chosen.val_unweighted_accuracy,
             "val_source": "the fold's validation actors, on which the weights were chosen",
@@ -166,7 +182,9 @@ def run_fusion(job: FusionJob, log: logging.Logger) -> dict:
 
     hparams = dict(job.model_cfg.get("hparams") or {})
     fusion = models.build_model(job.model_cfg.get("arch", "fusion"), 1, **hparams)
-    paths = list(zip(job.val_predictions, job.test_predictions, job.member_metrics))
+    tests = job.test_predictions if job.test_predictions is not None else \
+        [None] * len(job.val_predictions)
+    paths = list(zip(job.val_predictions, tests, job.member_metrics))
     if len(paths) != len(fusion.members):
         raise ValueError(f"{job.model_name}: {len(paths)} members' files for members "
                          f"{list(fusion.members)}")
@@ -188,25 +206,38 @@ def run_fusion(job: FusionJob, log: logging.Logger) -> dict:
              history.to_string(index=False))
     tables = {split: fused_table(first, split, fusion.probabilities([m.probs(split)
                                                                      for m in members]))
-              for split in ("val", "test")}
-    metrics = fusion_metrics(job, fusion, members, tables["test"], seconds)
-    write_outputs(Path(job.out_dir), fusion, metrics, tables, history)
+              for split in first.tables}
+    metrics = fusion_metrics(job, fusion, members, tables.get("test"), seconds)
+    write_outputs(Path(job.out_dir), fusion, metrics, tables, history,
+                  member_models(members, Path(job.out_dir)))
     log.info("fold %d: weights %s, validation UA %.4f, test UA %.4f, WA %.4f", job.fold,
              metrics["fusion_weights"], metrics["val_unweighted_accuracy"],
              metrics["unweighted_accuracy"], metrics["accuracy"])
     return metrics
 
 
+def member_models(members: Sequence[Member], out: Path) -> dict[str, str]:
+    """member -> its model file beside its metrics.json, relative to the fusion's folder."""
+    found = {}
+    for member in members:
+        files = [member.metrics_path.with_name(f"model.{ext}") for ext in ("pt", "npz")]
+        file = next((f for f in files if f.exists()), files[0])
+        found[member.name] = os.path.relpath(file, out)
+    return found
+
+
 def write_outputs(out: Path, fusion: LateFusion, metrics: dict, tables: dict[str, pd.DataFrame],
-                  history: pd.DataFrame) -> None:
-    """model.json, history.csv, the two predictions tables, then metrics.json (its presence
+                  history: pd.DataFrame, members: Mapping[str, str]) -> None:
+    """model.json, history.csv, the predictions tables, then metrics.json (its presence
     means the fold is complete), each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     write_json({"members": list(fusion.members), "weights": list(fusion.weights),
                 "step": fusion.step, "classes": metrics["classes"],
                 "label_set": metrics["label_set"], "fold": metrics["fold"],
+                "member_models": dict(members),
                 "fitted_on_files": tables["val"]["file"].tolist()}, out / "model.json")
     write_csv(history, out / "history.csv")
-    write_csv(tables["test"], out / "predictions.csv")
+    if "test" in tables:
+        write_csv(tables["test"], out / "predictions.csv")
     write_csv(tables["val"], out / "val_predictions.csv")
     write_json(metrics, out / "metrics.json")

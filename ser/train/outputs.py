@@ -67,9 +67,8 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    if path.suffix == ".json":  # rule fuse's models
-        raise CheckpointError(f"{path}: a fusion model, which ser predict and ser export do not "
-                              "read yet (they read a torch model.pt or a linear model.npz)")
+    if path.suffix == ".json":  # rule fuse's models: ser.trained.load_trained reads them
+        raise CheckpointError(f"{path}: a fusion model, not a torch checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle and zip errors alike mean "not a checkpoint"
@@ -117,11 +116,12 @@ def write_json(value: dict, path: Path) -> None:
 
 def write_predictions(out_dir: Path, data: FoldData, probs: np.ndarray,
                       val_probs: np.ndarray) -> None:
-    """predictions.csv and val_predictions.csv of a cross-validation fold; a final model has no
-    test actors, and neither."""
+    """val_predictions.csv (empty without validation actors), and predictions.csv of a
+    cross-validation fold: a final model has no test actors, but a final fusion chooses its
+    weights on its members' validation predictions."""
     if len(data.splits["test"]):
         write_csv(predictions_table(data, probs), out_dir / "predictions.csv")
-        write_csv(predictions_table(data, val_probs, "val"), out_dir / "val_predictions.csv")
+    write_csv(predictions_table(data, val_probs, "val"), out_dir / "val_predictions.csv")
 
 
 def write_fold_outputs(out_dir: Path, state_dict: Mapping[str, torch.Tensor], data: FoldData,
