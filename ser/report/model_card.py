@@ -75,13 +75,14 @@ def _linear_training(final: dict, split: pd.DataFrame) -> list[str]:
 
 def _fusion_training(final: dict, split: pd.DataFrame) -> list[str]:
     """A fusion's members are final models of the same split; its weights were chosen on the
-    validation actors' files, from the members trained without them."""
+    validation actors' files, scored by members fitted without them."""
     weights = ", ".join(f"`{m}` {w:g}" for m, w in final["fusion_weights"].items())
-    return [f"- Members: their final models of this run (each has its own card), trained on "
-            f"actors {', '.join(map(str, _actors(split, 'train')))}.",
+    return [f"- Members: this run's final models of {', '.join(f'`{m}`' for m in final['members'])}"
+            f" (a torch member trains on actors {', '.join(map(str, _actors(split, 'train')))} "
+            "and stops on the validation actors; a linear one pools both into its fit).",
             f"- Weights: {weights}; chosen on the {final['n_val']} files of validation actors "
-            f"{', '.join(map(str, final['fitted_on_actors']))} (UA "
-            f"{100 * final['val_unweighted_accuracy']:.2f} %, WA "
+            f"{', '.join(map(str, final['fitted_on_actors']))}, scored by the members fitted "
+            f"without them (UA {100 * final['val_unweighted_accuracy']:.2f} %, WA "
             f"{100 * final['val_accuracy']:.2f} %, optimistic: the weights were chosen on them)."]
 
 

@@ -159,7 +159,7 @@ def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member]
             **_test_scores(test, len(classes)),
             "val_accuracy": chosen.val_accuracy,
             "val_unweighted_accuracy": chosen.val_unweighted_accuracy,
-            "val_source": "the fold's validation actors, on which the weights were chosen",
+            "val_source": "the validation actors' files, on which the weights were chosen",
             "members": list(fusion.members),
             "fusion_weights": dict(zip(fusion.members, fusion.weights)),
             "n_fitted_on_files": len(val),
