@@ -9,7 +9,8 @@ from ser.gpu import claim_gpu
 from ser.logs import job_log
 
 if runs_encoder(snakemake.wildcards.feature):
-    claim_gpu()  # before CUDA starts: a pretrained encoder runs on the job's GPU when it has one
+    # before CUDA starts: a pretrained encoder runs on the job's GPU when it has one
+    claim_gpu(**snakemake.config["gpu"])
 
 with job_log(snakemake.log[0], "features") as log:
     device, workers = extraction_plan(snakemake.wildcards.feature, snakemake.threads)

@@ -12,7 +12,7 @@ from ser.logs import job_log
 classical = snakemake.rule in ("train_classical", "final_train_classical")
 if not classical:
     # Before anything touches CUDA: Snakemake does not give each GPU job its own card.
-    claim_gpu()
+    claim_gpu(**snakemake.config["gpu"])  # not a param: sharing a card changes no result
 
 with job_log(snakemake.log[0], snakemake.rule) as log:
     from ser.train.classical import run_classical

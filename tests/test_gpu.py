@@ -17,16 +17,21 @@ CLAIMER = textwrap.dedent("""\
     import os, sys
     from ser.gpu import claim_gpu
     index = claim_gpu(sys.argv[1], n_gpus=int(sys.argv[2]), wait=sys.argv[3] == "wait",
-                      poll_s=0.05)
+                      poll_s=0.05, jobs_per_device=int(sys.argv[4]),
+                      min_free_mb=int(sys.argv[5]))
     print(index, os.environ.get("CUDA_VISIBLE_DEVICES"), flush=True)
     sys.stdin.read()
     """)
 
 
-def claimer(lock_dir: Path, n_gpus: int, wait: bool) -> subprocess.Popen:
+def claimer(lock_dir: Path, n_gpus: int, wait: bool, jobs_per_device: int = 1,
+            min_free_mb: int = 0, path: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in (ENV, "SLURM_JOB_ID")}
+    if path is not None:
+        env["PATH"] = path
     return subprocess.Popen([sys.executable, "-c", CLAIMER, str(lock_dir), str(n_gpus),
-                             "wait" if wait else "nowait"], stdin=subprocess.PIPE,
+                             "wait" if wait else "nowait", str(jobs_per_device),
+                             str(min_free_mb)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env)
 
 
@@ -159,3 +164,70 @@ def test_tiny_pipeline_never_trains_two_models_at_once(tiny_run):
     benchmarks = sorted((tiny_run / "logs" / "benchmarks" / "train").glob("*.tsv"))
     assert len(benchmarks) >= 2, f"expected several train jobs, found {benchmarks}"
     assert overlaps(job_intervals(benchmarks)) == []
+
+
+def test_n_jobs_share_one_card_and_none_goes_beyond_n(tmp_path):
+    """gpu.jobs_per_device 3 on one card: three jobs get card 0, a fourth gets none."""
+    jobs = [claimer(tmp_path, 1, wait=False, jobs_per_device=3) for _ in range(3)]
+    try:
+        assert [claimed(j) for j in jobs] == [("0", "0")] * 3
+        fourth = claimer(tmp_path, 1, wait=False, jobs_per_device=3)
+        assert claimed(fourth) == ("None", "None")
+        release(fourth)
+    finally:
+        for job in jobs:
+            release(job)
+
+
+def test_slots_fill_every_card_before_a_second_job_on_any(tmp_path):
+    jobs, cards = [], []
+    try:
+        for _ in range(4):  # one after another, so the order of claims is known
+            jobs.append(claimer(tmp_path, 2, wait=False, jobs_per_device=2))
+            cards.append(claimed(jobs[-1])[0])
+        assert sorted(cards[:2]) == ["0", "1"] and sorted(cards) == ["0", "0", "1", "1"]
+    finally:
+        for job in jobs:
+            release(job)
+
+
+def test_a_killed_job_frees_its_slot(tmp_path):
+    first, second = (claimer(tmp_path, 1, wait=False, jobs_per_device=2) for _ in range(2))
+    assert claimed(first) == ("0", "0") and claimed(second) == ("0", "0")
+    waiter = claimer(tmp_path, 1, wait=True, jobs_per_device=2)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(timeout=1.0)  # both slots taken
+        first.kill()  # no clean exit: the kernel drops the dead process's lock
+        first.wait(timeout=30)
+        assert claimed(waiter) == ("0", "0")
+    finally:
+        release(second)
+        release(waiter)
+
+
+def test_a_further_slot_needs_the_cards_free_memory(tmp_path):
+    """nvidia-smi says 1 card with 3000 MiB free: the first job takes it (its first slot asks
+    nothing), a second one with min_free_mb 4000 does not, with 2000 it does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_nvidia_smi(bin_dir, 'case "$*" in *memory.free*) echo 3000;; *) echo 0;; esac')
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    locks = tmp_path / "locks"
+    first = claimer(locks, 1, wait=False, jobs_per_device=2, min_free_mb=4000, path=path)
+    try:
+        assert claimed(first) == ("0", "0")
+        refused = claimer(locks, 1, wait=False, jobs_per_device=2, min_free_mb=4000, path=path)
+        assert claimed(refused) == ("None", "None")
+        release(refused)
+        taken = claimer(locks, 1, wait=False, jobs_per_device=2, min_free_mb=2000, path=path)
+        assert claimed(taken) == ("0", "0")
+        release(taken)
+    finally:
+        release(first)
+
+
+def test_jobs_per_device_below_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    with pytest.raises(ValueError, match="jobs_per_device must be at least 1"):
+        claim_gpu(tmp_path, n_gpus=1, jobs_per_device=0)
