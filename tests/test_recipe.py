@@ -51,9 +51,11 @@ def test_augmentations_change_training_inputs_only() -> None:
     t.step(x, y)
     (seen,) = t.model.seen
     assert seen.shape == (len(y), 1, x.shape[2], CROP)
-    every_window = torch.stack([x[..., s:s + CROP] for s in range(N_FRAMES - CROP + 1)])
-    # masks and mixup: the batch it trained on is none of the clean windows of the batch
-    assert not any(torch.equal(seen, w) for w in every_window)
+    # masks and mixup on top of the crops: no example trained on is a window of its own clean
+    # example (crops alone would be one each)
+    for clean, out in zip(x, seen):
+        assert not any(torch.equal(out, clean[..., s:s + CROP])
+                       for s in range(N_FRAMES - CROP + 1))
 
     t.model.seen.clear()
     tx, ty = fixed_batch(t, "test")
@@ -134,6 +136,86 @@ def test_trainer_shifts_mels_only_in_training() -> None:
     t.predict("test")
     tx, _ = fixed_batch(t, "test")
     assert torch.equal(torch.cat(t.model.seen)[:len(tx)], tx)
+
+
+def test_trainer_masks_spectrograms_only_in_training() -> None:
+    """SpecAugment alone: every example trained on is its clean example with whole frequency
+    bands and whole time spans set to 0 (2 masks per axis, each at most 1/8 of it), and
+    the evaluation input is the clean one."""
+    t = trainer(TrainConfig(epochs=1, batch_size=16, specaugment=True))
+    x, y = fixed_batch(t, "train")
+    t.step(x, y)
+    (seen,) = t.model.seen
+    assert seen.shape == x.shape and not torch.equal(seen, x)
+    n_freq, n_time = x.shape[-2:]
+    for clean, out in zip(x[:, 0], seen[:, 0]):
+        changed = out != clean
+        assert (out[changed] == 0).all()  # a mask sets to 0, nothing else moves
+        rows, cols = (out == 0).all(1), (out == 0).all(0)
+        assert torch.equal(changed, (rows[:, None] | cols[None, :]) & (clean != 0))
+        for mask, length in ((rows, n_freq), (cols, n_time)):
+            runs = torch.diff(torch.cat([torch.zeros(1), mask.float(), torch.zeros(1)]))
+            widths = (torch.nonzero(runs == -1) - torch.nonzero(runs == 1)).flatten()
+            # two masks, each at most 1/8 of the axis wide (they may touch or overlap)
+            assert len(widths) <= 2 and int(mask.sum()) <= 2 * max(1, int(length * 0.125))
+    t.model.seen.clear()
+    t.predict("test")
+    tx, _ = fixed_batch(t, "test")
+    assert torch.equal(torch.cat(t.model.seen)[:len(tx)], tx)
+
+
+def test_mixup_trains_on_convex_pairs_with_the_drawn_coefficient(monkeypatch) -> None:
+    """mixup alone: every example trained on is lam x_i + (1 - lam) x_j of two clean examples
+    with the lam drawn from Beta(alpha, alpha), and the loss mixes the two labels by lam."""
+    drawn = []
+    beta = np.random.beta
+
+    def spy(a, b, *args):
+        drawn.append((a, b, beta(a, b, *args)))
+        return drawn[-1][2]
+
+    monkeypatch.setattr(np.random, "beta", spy)
+    t = trainer(TrainConfig(epochs=1, batch_size=16, mixup=0.4))
+    x, y = fixed_batch(t, "train")
+    loss, logits = t.step(x, y)
+    (seen,) = t.model.seen
+    ((a, b, lam),) = drawn
+    assert (a, b) == (0.4, 0.4) and 0 < lam < 1
+    partners = []
+    for i, out in enumerate(seen):
+        match = [j for j in range(len(x))
+                 if torch.allclose(out, lam * x[i] + (1 - lam) * x[j], atol=1e-6)]
+        assert match, f"example {i} is no convex pair with weight {lam} of its own"
+        partners.append(match[0])
+    assert sorted(partners) == list(range(len(x)))  # a permutation of the batch
+    ce = nn.CrossEntropyLoss(label_smoothing=t.cfg.label_smoothing)
+    expected = lam * ce(logits, y) + (1 - lam) * ce(logits, y[partners])
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    t.model.seen.clear()
+    t.predict("test")
+    tx, _ = fixed_batch(t, "test")
+    assert torch.equal(torch.cat(t.model.seen)[:len(tx)], tx)
+
+
+def test_weight_ema_warms_up_as_computed_by_hand() -> None:
+    """decay_t = min(decay, t / (t + 9)) for step t = 1, 2, ...: the first steps follow the live
+    weights closely, later ones average them."""
+    from ser.train.recipe import WeightEMA
+
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema = WeightEMA(model, 0.5)
+    expected, live = 1.0, [3.0, -2.0, 5.0, 0.5]
+    for t, w in enumerate(live, 1):
+        with torch.no_grad():
+            model.weight.fill_(w)
+        ema.update(model)
+        decay = min(0.5, t / (t + 9))   # 0.1, 0.1818..., 0.25, 0.3077...
+        expected = decay * expected + (1 - decay) * w
+        assert float(ema.module.weight) == pytest.approx(expected, rel=1e-6)
+    # by hand: 2.8, -1.1273, 3.4682, then 4/13 * 3.4682 + 9/13 * 0.5
+    assert expected == pytest.approx(1.4133, rel=1e-4)
 
 
 def test_moving_average_is_what_is_kept_and_it_resumes(tmp_path: Path) -> None:
