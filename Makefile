@@ -9,7 +9,7 @@ TEST_WORKERS ?= 2
 # Everything beside the checkout that tests and benchmarks may use (never the product).
 SHARED ?= $(abspath ../shared)
 
-.PHONY: venv demo test test-fast test-cluster lint benchmarks lock clean-demo
+.PHONY: venv demo test test-slow test-cluster lint benchmarks lock clean-demo
 
 # The lock is a complete freeze, installed with --no-deps: resemblyzer asks for webrtcvad, which pip
 # would build from source; webrtcvad-wheels, in the lock, is the same module as a binary wheel.
@@ -38,10 +38,15 @@ demo: $(STAMP)
 	$(BIN)/ser predict $$FINAL \
 		$(DEMO_AUDIO)/Actor_19/03-01-05-02-01-01-19.wav $(DEMO_AUDIO)/Actor_22/03-01-03-02-01-01-22.wav
 
-# Everything but the real SLURM cluster (which needs root and Debian's slurm packages).
+# The fast suite: every test but whole pipeline runs and the SLURM cluster.
 test: $(STAMP)
-	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "not cluster" --durations=15 \
-		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "not cluster and not slow" \
+		--durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The slow tests: real Snakemake runs of the pipeline on real actors, fault injection, the demo.
+test-slow: $(STAMP)
+	SER_SHARED=$(SHARED) $(BIN)/python -m pytest -q -m "slow and not cluster" \
+		--durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # A real single-node SLURM on loopback: installs slurmctld/slurmd/munge when missing (root).
 test-cluster: $(STAMP)

@@ -113,10 +113,15 @@ def tiny_run(tmp_path_factory, tiny_config: Path) -> Path:
 # them side by side), then modules of slow tests, then the rest, and the other users of the
 # shared runs last, when they are built.
 SHARED_RUNS = ("tiny_run", "use_run")
+# fixtures that run the whole pipeline: their tests are slow (`make test-slow`)
+PIPELINE_RUNS = (*SHARED_RUNS, "reference_run")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:  # a test that needs a whole pipeline run is slow (`make test-slow`)
+        if set(PIPELINE_RUNS) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     users = {run: [item.module.__name__ for item in items
                    if run in getattr(item, "fixturenames", ())] for run in SHARED_RUNS}
     builders = {modules[0] for modules in users.values() if modules}
