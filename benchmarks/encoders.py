@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--hub", action="store_true",
                         help="time the model hub's encoders instead of the packaged ones")
     parser.add_argument("--weights-dir", type=Path, default=Path("resources/weights"))
+    parser.add_argument("--out", type=Path, help="also write the table as CSV")
     args = parser.parse_args()
     if args.run:
         print(from_run(args.run).to_markdown(index=False, floatfmt=".3f"))
@@ -158,7 +159,11 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
     for kind, params in [] if args.hub else CASES:
-        per_file = time_case(kind, params, files, args.device)
+        try:
+            per_file = time_case(kind, params, files, args.device)
+        except Exception as err:  # noqa: BLE001 - e.g. weights that did not travel: go on
+            rows.append({"kind": kind, "params": f"failed: {type(err).__name__}: {err}"[:150]})
+            continue
         rows.append({"kind": kind, "params": str(params), "s_per_file": per_file,
                      "corpus_min_1_worker": per_file * CORPUS_FILES / 60,
                      f"corpus_min_{args.workers}_workers":
@@ -170,7 +175,10 @@ def main() -> None:
                      "corpus_min_1_worker": per_file * CORPUS_FILES / 60,
                      f"corpus_min_{args.workers}_workers":
                          per_file * CORPUS_FILES / 60 / args.workers})
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f"))
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"))
+    if args.out:
+        pd.DataFrame(rows).assign(device=args.device, files=len(files)).to_csv(
+            args.out, index=False)
     print(f"load average after {os.getloadavg()[0]:.1f}")
 
 

