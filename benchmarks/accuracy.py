@@ -207,6 +207,13 @@ def parse_args() -> argparse.Namespace:
                         help="with --select validation: one config file per recipe variant")
     parser.add_argument("--folds", type=int, nargs="+", default=[],
                         help="train only these folds (a cheaper screen); default: every fold")
+    parser.add_argument("--registry", type=Path, default=REPO / "benchmarks/results/registry.csv",
+                        help="results registry the run's rows go to (a run of every fold only)")
+    parser.add_argument("--no-registry", action="store_true", help="write no registry rows")
+    parser.add_argument("--setup", default=None,
+                        help="the registry's set-up cell (default: the config files and weights)")
+    parser.add_argument("--chosen-by", nargs="+", default=[], metavar="MODEL=HOW",
+                        help="how each model's recipe was chosen, for the registry")
     parser.add_argument("snakemake_args", nargs="*", help="passed on to snakemake (after --)")
     args = parser.parse_args()
     for config in [*args.configfile, *args.variants]:  # before any work directory is written
@@ -243,6 +250,24 @@ def main() -> None:
         print(selection_report(metrics, args.protocol))
     else:  # tabulate is pinned in requirements.lock
         print(comparison(metrics, args.protocol).to_markdown(index=False))
+    if not (args.no_registry or args.folds or args.variants):  # full runs of every fold only
+        write_registry(args, metrics, wall)
+
+
+def write_registry(args: argparse.Namespace, metrics: pd.DataFrame, wall_s: float) -> None:
+    """The run's rows into the results registry, with the command that reproduces them."""
+    from ser.report.registry import add_rows, rows_from_metrics
+
+    configs = " + ".join(c.name for c in args.configfile) or "config.yaml"
+    setup = args.setup or f"{configs}; weights: {args.pretrained}"
+    chosen = dict(item.split("=", 1) for item in args.chosen_by)
+    command = "python " + " ".join([str(Path(sys.argv[0]).relative_to(REPO)
+                                        if Path(sys.argv[0]).is_absolute() else sys.argv[0]),
+                                    *sys.argv[1:]])
+    rows = rows_from_metrics(metrics, setup=setup, command=command, wall_min=wall_s / 60,
+                             chosen_by=chosen)
+    add_rows(args.registry, rows)
+    print(f"{len(rows)} rows -> {args.registry}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ four, and every torch model's cost with the whole comparison's GPU time projecte
 
     python benchmarks/device/summarise.py session.tar.gz [--write benchmarks/device/results]
     python benchmarks/device/summarise.py runs.tar.gz --folds   # every fold of full recipes
+    python benchmarks/device/summarise.py runs.tar.gz --registry benchmarks/results/registry.csv \
+        --setup "..." --command "..."                           # those folds into the registry
 
 Slots: cnn6 alone (gpu.jobs_per_device 1) against four cnn6 jobs started together (4 slots on
 the card); the work per second is the sum over the jobs of epochs per second.
@@ -99,6 +101,30 @@ def projection(folder: Path, config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def register(folder: Path, registry: Path, setup: str, command: str) -> pd.DataFrame:
+    """Each model's finished folds as registry rows (no validation scores come back from the
+    machine, so the rows carry none); the run's date, GPU and wall time from its run.json."""
+    sys.path.insert(0, str(REPO))
+    from ser.models import get_spec
+    from ser.report.registry import add_rows, rows_from_metrics
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    runs = table(folder, "")
+    runs = runs[runs["status"] == "done"]
+    infos = [json.loads(f.read_text()) for f in sorted(folder.glob("*/run.json"))]
+    metrics = pd.DataFrame({
+        "model": runs["model"], "fold": runs["fold"], "weights": runs["weights"], "seed": 0,
+        "family": [get_spec(config["models"][m]["arch"]).family for m in runs["model"]],
+        "protocol": config["protocol"]["scheme"], "unweighted_accuracy": runs["ua"],
+        "accuracy": runs["wa"], "f1_macro": runs["f1_macro"]})
+    rows = rows_from_metrics(metrics, setup=setup, command=command,
+                             wall_min=max(i["wall_s"] for i in infos) / 60,
+                             hw=f"{infos[0]['gpu']} (device machine, torch {infos[0]['torch']})",
+                             date=min(i["date"] for i in infos)[:10])
+    add_rows(registry, rows)
+    return rows[["model", "family", "seed", "ua", "wa", "f1_macro", "date", "wall_min"]]
+
+
 def features_seconds(folder: Path) -> dict[str, float]:
     return {f.parent.name: json.loads(f.read_text()).get("features_s", 0.0)
             for f in sorted(folder.glob("*/run.json"))}
@@ -128,12 +154,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("session", type=Path, help="session.tar.gz or its unpacked folder")
     p.add_argument("--write", type=Path, help="folder for session_<date>.md and its CSVs")
+    p.add_argument("--registry", type=Path,
+                   help="add each model's finished folds to this results registry")
+    p.add_argument("--setup", default="H200 GPU, bf16 AMP; config.yaml; weights: config",
+                   help="the registry's set-up cell")
+    p.add_argument("--command", default="bash benchmarks/device/run.sh (device tool)",
+                   help="the device command that measured the runs, for the registry")
     p.add_argument("--folds", action="store_true",
                    help="only mean ± std over folds of each model (runs of full recipes)")
     args = p.parse_args()
     folder = unpack(args.session)
     if args.folds:
         print(folds(folder).to_markdown(index=False, floatfmt=".0f"))
+        return
+    if args.registry:
+        print(register(folder, args.registry, args.setup, args.command).to_markdown(index=False))
         return
     text = report(folder)
     print(text)

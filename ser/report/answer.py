@@ -79,15 +79,39 @@ def corpus_clause(corpus: dict | None) -> str:
     return f"On {describe(corpus)}"
 
 
+def best_family(comparison: FamilyComparison, metrics: pd.DataFrame) -> tuple[str, str, str]:
+    """(family, model, 'UA m ± s %') of the representative of highest mean test UA: reported,
+    not chosen (each representative was chosen on validation actors)."""
+    ua = {rep.model: metrics.loc[metrics["model"] == rep.model, "unweighted_accuracy"]
+          for rep in comparison.representatives.values()}
+    family, rep = max(comparison.representatives.items(), key=lambda kv: ua[kv[1].model].mean())
+    return family, rep.model, f"UA {pm(ua[rep.model])}"
+
+
+def short_answer(cmp: PairedComparison, comparison: FamilyComparison, metrics: pd.DataFrame,
+                 corpus: dict | None) -> str:
+    """The first sentence, under 60 words: scratch against transfer, and the best family."""
+    family, model, ua = best_family(comparison, metrics)
+    ua_a = pm(metrics.loc[metrics["model"] == cmp.a, "unweighted_accuracy"])
+    ua_b = pm(metrics.loc[metrics["model"] == cmp.b, "unweighted_accuracy"])
+    where = ("On synthetic demo audio (numbers about the pipeline, not about emotion), transfer "
+             if is_synthetic(corpus) else "Transfer ")
+    return (f"{where}learning ({cmp.b}, UA {ua_b}) against CNNs from scratch ({cmp.a}, UA "
+            f"{ua_a}): {100 * cmp.differences.mean:+.1f} points for transfer (corrected t-test "
+            f"p {p_text(cmp.t_pvalue)}); best family overall: {family} ({model}, {ua}).")
+
+
 def answer_sentence(scheme: str, protocol_text: str, comparison: FamilyComparison,
                     metrics: pd.DataFrame, corpus: dict | None) -> str:
-    """The report's first sentence (and its caveats), in plain text."""
+    """The report's first sentence (the answer in short), then the corpus, the protocol, the
+    paired test and the caveats, in plain text."""
     head = f"{corpus_clause(corpus)}, under {scheme} ({protocol_text}), "
     cmp = comparison.headline
     if cmp is None:
         return head + comparison.reason() + "."
     reps = comparison.representatives
-    text = (head + f"the transfer representative {cmp.b} reached {scores_text(metrics, cmp.b)} "
+    text = (short_answer(cmp, comparison, metrics, corpus) + " " + head +
+            f"the transfer representative {cmp.b} reached {scores_text(metrics, cmp.b)} "
             f"on the test actors against {scores_text(metrics, cmp.a)} for the scratch "
             f"representative {cmp.a}: " + comparison_sentence(cmp, len(comparison.pairs)) + ". "
             f"Representatives: {cmp.a} ({reps['scratch'].rule}) and {cmp.b} "

@@ -1,0 +1,112 @@
+"""The results registry (ser.report.registry) and the README table generated from it
+(benchmarks/results_table.py): rows from real per-fold metrics, reruns replacing their row,
+representatives chosen on validation UA, and the README and docs/results.md as generated."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ser.report.registry import COLUMNS, add_rows, read_registry, rows_from_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "results_table.py"
+
+
+def load_table_module():
+    spec = importlib.util.spec_from_file_location("results_table", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fold_metrics(model: str, family: str, ua: list[float], val: list[float] | None,
+                 seed: int = 0) -> pd.DataFrame:
+    n = len(ua)
+    return pd.DataFrame({"model": model, "family": family, "protocol": "emobox_6fold",
+                         "fold": range(1, n + 1), "seed": seed, "weights": "none",
+                         "unweighted_accuracy": ua, "accuracy": [u + 0.01 for u in ua],
+                         "f1_macro": [u - 0.01 for u in ua],
+                         "val_unweighted_accuracy": val if val else [float("nan")] * n})
+
+
+def rows(*frames: pd.DataFrame) -> pd.DataFrame:
+    return rows_from_metrics(pd.concat(frames), setup="test", command="pytest", wall_min=1.0,
+                             hw="test machine", commit="abc", date="2026-12-04")
+
+
+def test_rows_hold_means_and_folds_in_percent():
+    r = rows(fold_metrics("cnn6", "scratch", [0.5, 0.6, 0.7], [0.6, 0.62, 0.64]))
+    assert list(r.columns) == COLUMNS and len(r) == 1
+    row = r.iloc[0]
+    assert row["ua"] == 60.0 and row["wa"] == 61.0 and row["f1_macro"] == 59.0
+    assert row["ua_folds"] == "50.00 60.00 70.00" and row["folds"] == "1 2 3"
+    assert row["val_ua"] == 62.0
+    assert pd.isna(rows(fold_metrics("x", "scratch", [0.5], None)).iloc[0]["val_ua"])
+
+
+def test_a_rerun_replaces_its_row_and_keeps_the_others(tmp_path):
+    path = tmp_path / "registry.csv"
+    add_rows(path, rows(fold_metrics("cnn6", "scratch", [0.5, 0.6], [0.6, 0.6]),
+                        fold_metrics("cnn6", "scratch", [0.4, 0.6], [0.6, 0.6], seed=1)))
+    add_rows(path, rows(fold_metrics("cnn6", "scratch", [0.7, 0.7], [0.6, 0.6])))
+    table = read_registry(path).set_index("seed")
+    assert table.loc[0, "ua"] == 70.0 and table.loc[1, "ua"] == 50.0
+    (tmp_path / "bad.csv").write_text("model,ua\nx,1\n")
+    with pytest.raises(ValueError, match="bad.csv: not a results registry"):
+        read_registry(tmp_path / "bad.csv")
+
+
+def test_representatives_are_chosen_on_validation_not_test():
+    t = load_table_module()
+    reg = rows(fold_metrics("cnn6", "scratch", [0.5, 0.5], [0.7, 0.7]),      # best validation
+               fold_metrics("cnnx", "scratch", [0.6, 0.6], [0.5, 0.5]),      # best test
+               fold_metrics("ge2e_ws", "transfer", [0.65, 0.67], [0.6, 0.6]),
+               fold_metrics("compare_lr", "classical", [0.58, 0.58], [0.55, 0.55]))
+    head = t.headline_rows(t.summary(reg))
+    assert head["model"].tolist() == ["ge2e_ws", "compare_lr", "cnn6"]
+    text = t.answer(t.summary(reg))
+    assert "`cnn6` 50.00 against transfer with real pretrained weights `ge2e_ws` 66.00" in text
+    assert "+16.00 points for transfer" in text and "Best family: transfer" in text
+
+
+def test_seeds_are_averaged_and_listed():
+    t = load_table_module()
+    reg = rows(fold_metrics("cnn6", "scratch", [0.5, 0.7], [0.6, 0.6]),
+               fold_metrics("cnn6", "scratch", [0.6, 0.8], [0.6, 0.6], seed=1))
+    row = t.summary(reg).iloc[0]
+    assert row["ua"] == pytest.approx(65.0) and row["ua_seeds"] == "60.00 / 70.00"
+    assert row["ua_std"] == pytest.approx(pd.Series([55.0, 75.0]).std())  # folds over seeds
+
+
+def test_readme_and_results_md_are_what_the_registry_gives():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_number_edited_by_hand_fails_the_check(tmp_path):
+    t = load_table_module()
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index(t.BEGIN):readme.index(t.END)]
+    table_line = next(line for line in block.splitlines() if line.startswith("| ") and " ± " in line)
+    number = table_line.split(" | ")[4].split(" ")[0]
+    edited = readme.replace(table_line, table_line.replace(number, f"{float(number) + 1:.2f}", 1))
+    (tmp_path / "README.md").write_text(edited)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--check", "--readme",
+                           str(tmp_path / "README.md")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1 and "README.md" in proc.stderr
+
+
+def test_readme_table_is_short():
+    t = load_table_module()
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index(t.BEGIN):readme.index(t.END)]
+    table = [line for line in block.splitlines() if line.startswith("| ")][1:]
+    assert 0 < len(table) <= 12
+    assert all(len(cell.strip()) <= 100 for line in table for cell in line.split("|"))
