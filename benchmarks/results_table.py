@@ -49,7 +49,9 @@ def summary(registry: pd.DataFrame) -> pd.DataFrame:
             row[f"{metric}_std"] = pd.Series(_per_fold(runs[folds])).std()
             row[f"{metric}_seeds"] = " / ".join(f"{v:.2f}" for v in runs[metric])
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["model", "family", "protocol", "setup", "seeds", "val_ua",
+                                       "date", "hardware", *[f"{m}{x}" for m in
+                                       ("ua", "wa", "f1_macro") for x in ("", "_std", "_seeds")]])
 
 
 def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -63,6 +65,8 @@ def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
         scored = group[group["val_ua"].notna()]
         picked.append(scored.sort_values(["val_ua", "model"], ascending=[False, True])
                       .groupby("family", sort=False).head(1))
+    if not picked:
+        return table
     rows = pd.concat(picked).sort_values(["protocol", "ua"], ascending=[True, False])
     return rows.head(MAX_ROWS)
 
