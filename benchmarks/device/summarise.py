@@ -130,13 +130,11 @@ def features_seconds(folder: Path) -> dict[str, float]:
             for f in sorted(folder.glob("*/run.json"))}
 
 
-def report(folder: Path) -> str:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+def report(folder: Path, proj: pd.DataFrame, slot_table: pd.DataFrame) -> str:
     gpu = (folder / "gpu.txt").read_text().strip() if (folder / "gpu.txt").is_file() else "?"
-    proj = projection(folder, config)
     total = proj.get("six_folds_gpu_min", pd.Series(dtype=float)).sum()
     parts = [f"GPU: {gpu}", "", "## One card, 1 job against 4", "",
-             slots(folder).to_markdown(index=False, floatfmt=".3g"), "",
+             slot_table.to_markdown(index=False, floatfmt=".3g"), "",
              "## Every torch model of config.yaml, fold 1, four jobs sharing the card", "",
              proj.to_markdown(index=False, floatfmt=".3g"), "",
              f"Projected: {total:.0f} GPU-minutes for the six folds of every model that ran "
@@ -170,15 +168,16 @@ def main() -> None:
     if args.registry:
         print(register(folder, args.registry, args.setup, args.command).to_markdown(index=False))
         return
-    text = report(folder)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    proj, slot_table = projection(folder, config), slots(folder)
+    text = report(folder, proj, slot_table)
     print(text)
     if args.write:
         date = json.loads(next(folder.glob("*/run.json")).read_text())["date"][:10]
         args.write.mkdir(parents=True, exist_ok=True)
         (args.write / f"session_{date}.md").write_text(text)
-        config = yaml.safe_load((REPO / "config.yaml").read_text())
-        projection(folder, config).to_csv(args.write / f"session_{date}_models.csv", index=False)
-        slots(folder).to_csv(args.write / f"session_{date}_slots.csv", index=False)
+        proj.to_csv(args.write / f"session_{date}_models.csv", index=False)
+        slot_table.to_csv(args.write / f"session_{date}_slots.csv", index=False)
 
 
 if __name__ == "__main__":
