@@ -32,10 +32,11 @@ def representatives_by_hand(rows: list[dict]) -> dict[str, tuple[str, float]]:
     return best
 
 
+@pytest.mark.timeout(2400)  # beside the other slow tests on 2 cores the demo alone takes ~15 min
 def test_the_demo_predicts_with_its_validation_best_model(tmp_path):
     run = tmp_path / "demo"
     run_snakemake(run, "--cores", "2", "all", "final", "--resources", "gpu=1",
-                  configfiles=(REPO / "workflow/presets/demo.yaml",), timeout=1800)
+                  configfiles=(REPO / "workflow/presets/demo.yaml",), timeout=2200)
     rows = [json.loads(p.read_text()) for p in run.glob("results/models/*/fold_*/metrics.json")]
     reps = representatives_by_hand(rows)
     assert set(reps) == {"scratch", "transfer", "classical"}

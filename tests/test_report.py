@@ -417,7 +417,7 @@ def test_build_report_reads_only_declared_inputs(tmp_path, ravdess16k) -> None:
 
 def test_pipeline_report_names_its_corpus_and_lists_its_errors(tiny_run, ravdess16k) -> None:
     """The real pipeline's corpus.json (a local folder, not checkable against the release zip)
-    opens the answer; every misclassified file of predictions.csv is listed once."""
+    follows the answer in short; every misclassified file of predictions.csv is listed once."""
     record = json.loads((tiny_run / "results" / "corpus.json").read_text())
     assert record["source_kind"] == "folder" and record["checksum"] == "not checked"
     assert Path(record["path"]) == ravdess16k.resolve()
@@ -426,7 +426,9 @@ def test_pipeline_report_names_its_corpus_and_lists_its_errors(tiny_run, ravdess
                                          "sample rate 16000 Hz; the release's is 48000 Hz"]
     assert (record["files"], record["actors"]) == (360, 6)
     parsed = ReportParser((tiny_run / "reports" / "report.html").read_text())
-    assert parsed.texts["answer"].startswith(
+    first, rest = parsed.texts["answer"].split("). ", 1)  # the short answer comes first
+    assert first.startswith("Transfer learning (resnet18, UA ")
+    assert rest.startswith(
         f"On RAVDESS speech from the local folder {ravdess16k.resolve()} (files not checked")
     for model in ("kaggle_cnn1d", "resnet18"):
         wrong = pd.concat(pd.read_csv(p) for p in (tiny_run / "results" / "models" / model)
