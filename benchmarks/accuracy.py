@@ -210,6 +210,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--registry", type=Path, default=REPO / "benchmarks/results/registry.csv",
                         help="results registry the run's rows go to (a run of every fold only)")
     parser.add_argument("--no-registry", action="store_true", help="write no registry rows")
+    parser.add_argument("--rerun-check", action="store_true",
+                        help="compare the run's rows with the registry's rows of the same model, "
+                             "protocol and --setup (same seed: identical folds?) instead of "
+                             "writing them")
     parser.add_argument("--setup", default=None,
                         help="the registry's set-up cell (default: the config files and weights)")
     parser.add_argument("--chosen-by", nargs="+", default=[], metavar="MODEL=HOW",
@@ -256,7 +260,7 @@ def main() -> None:
 
 def write_registry(args: argparse.Namespace, metrics: pd.DataFrame, wall_s: float) -> None:
     """The run's rows into the results registry, with the command that reproduces them."""
-    from ser.report.registry import add_rows, rows_from_metrics
+    from ser.report.registry import add_rows, read_registry, rerun_check, rows_from_metrics
 
     configs = " + ".join(c.name for c in args.configfile) or "config.yaml"
     setup = args.setup or f"{configs}; weights: {args.pretrained}"
@@ -266,6 +270,9 @@ def write_registry(args: argparse.Namespace, metrics: pd.DataFrame, wall_s: floa
                                     *sys.argv[1:]])
     rows = rows_from_metrics(metrics, setup=setup, command=command, wall_min=wall_s / 60,
                              chosen_by=chosen)
+    if args.rerun_check:
+        print(rerun_check(read_registry(args.registry), rows).to_markdown(index=False))
+        return
     add_rows(args.registry, rows)
     print(f"{len(rows)} rows -> {args.registry}")
 

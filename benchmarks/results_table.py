@@ -6,8 +6,8 @@
 
 README: between the two `results` markers, the answer in three lines and at most 12 rows: per
 protocol and set-up, each family's representative (highest mean validation UA, as the report and
-`snakemake final` choose; a set-up without validation scores lists its models), best test UA
-first. docs/results.md: every registry row with its folds, command, commit, date and hardware.
+`snakemake final` choose), then the other transfer rows with real pretrained weights, then the
+models of set-ups without validation scores. docs/results.md: every registry row with its folds, command, commit, date and hardware.
 """
 from __future__ import annotations
 
@@ -43,32 +43,40 @@ def summary(registry: pd.DataFrame) -> pd.DataFrame:
         row = {"model": model, "family": runs["family"].iloc[0], "protocol": protocol,
                "setup": setup, "seeds": " ".join(str(s) for s in sorted(runs["seed"])),
                "val_ua": runs["val_ua"].mean(), "date": runs["date"].max(),
-               "hardware": runs["hardware"].iloc[0]}
+               "hardware": runs["hardware"].iloc[0], "weights": runs["weights"].iloc[0]}
         for metric, folds in (("ua", "ua_folds"), ("wa", "wa_folds"), ("f1_macro", "f1_folds")):
             row[metric] = runs[metric].mean()
             row[f"{metric}_std"] = pd.Series(_per_fold(runs[folds])).std()
             row[f"{metric}_seeds"] = " / ".join(f"{v:.2f}" for v in runs[metric])
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", "family", "protocol", "setup", "seeds", "val_ua",
-                                       "date", "hardware", *[f"{m}{x}" for m in
+                                       "date", "hardware", "weights", *[f"{m}{x}" for m in
                                        ("ua", "wa", "f1_macro") for x in ("", "_std", "_seeds")]])
 
 
+def real_transfer(table: pd.DataFrame) -> pd.Series:
+    """Transfer rows with pretrained weights (not the random initial weights of an architecture)."""
+    return table["family"].eq("transfer") & \
+        ~table["weights"].astype(str).str.lower().str.startswith("none")
+
+
 def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Each family's validation-best model per protocol and set-up; all models of a set-up
-    without validation scores. Best test UA first, at most MAX_ROWS."""
-    picked = []
+    """At most MAX_ROWS, in this priority: each family's validation-best model per protocol and
+    set-up; then every other transfer row with real pretrained weights (the other half of the
+    question); then the models of set-ups without validation scores. Shown in that order, best
+    test UA first within each."""
+    real = real_transfer(table)
+    priority = pd.Series(3, index=table.index).where(~real, 1)  # 3: not shown
     for _, group in table.groupby(["protocol", "setup"]):
-        if group["val_ua"].isna().all():
-            picked.append(group)
-            continue
-        scored = group[group["val_ua"].notna()]
-        picked.append(scored.sort_values(["val_ua", "model"], ascending=[False, True])
-                      .groupby("family", sort=False).head(1))
-    if not picked:
-        return table
-    rows = pd.concat(picked).sort_values(["protocol", "ua"], ascending=[True, False])
-    return rows.head(MAX_ROWS)
+        if group["val_ua"].notna().any():
+            reps = group[group["val_ua"].notna()].sort_values(["val_ua", "model"],
+                                                             ascending=[False, True])
+            priority[reps.groupby("family", sort=False).head(1).index] = 0
+        else:
+            priority[group.index] = 2
+    rows = table.assign(priority=priority).query("priority < 3")
+    rows = rows.sort_values(["priority", "protocol", "ua"], ascending=[True, True, False])
+    return rows.head(MAX_ROWS).drop(columns="priority")
 
 
 def _pm(row: pd.Series, metric: str) -> str:
@@ -79,7 +87,8 @@ def _pm(row: pd.Series, metric: str) -> str:
 def answer(table: pd.DataFrame) -> str:
     """Three lines: scratch against transfer with real weights, and the best family, from the
     set-up whose representatives span the most families."""
-    groups = [g[g["val_ua"].notna()] for _, g in table.groupby(["protocol", "setup"])]
+    random_init = table["family"].eq("transfer") & ~real_transfer(table)
+    groups = [g[g["val_ua"].notna()] for _, g in table[~random_init].groupby(["protocol", "setup"])]
     groups = [g for g in groups if len(g)]
     if not groups:
         return "No registry row has validation scores yet: no representative can be chosen."

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# librosa compiles its numba kernels on first use and caches them beside its sources; two xdist
+# workers writing one cache file at once crashed a worker in librosa.yin (a clean clone,
+# 2026-12-04). One cache directory per worker, inherited by the jobs a test starts.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / (
+    "ser-numba-" + os.environ.get("PYTEST_XDIST_WORKER", "main"))))
 SHARED = Path(os.environ.get("SER_SHARED", REPO.parent / "shared")).resolve()
 
 
@@ -186,3 +193,19 @@ def spy_inner_cv(monkeypatch) -> list[tuple[int, np.ndarray]]:
 
     monkeypatch.setattr(classical, "inner_cv", spy)
     return seen
+
+
+from ser.report.browser import CHROMIUM  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium, installed here when missing and we may (root); else the test skips."""
+    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
+                       env=env, check=False, timeout=600)
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing and cannot be installed (needs root and apt-get)")
+    return CHROMIUM

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from conftest import REPO
 from report_fixtures import MODELS, ReportParser, TinyRun, build_run
 from ser.metrics import classification_metrics
 from ser.report.aggregate import aggregate, write_metrics_table
@@ -232,6 +235,14 @@ def test_provenance_config_hash_folds_and_benchmarks(emobox) -> None:
     canonical = json.dumps(run.config, sort_keys=True, separators=(",", ":"))
     assert items["config sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
     assert items["device"] == "cpu" and items["version of torch"].startswith("2.")
+    # issue 35: the commit of the code that wrote the page, and the machine, by their own sources
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{10}(\+dirty)?", items["code commit"])
+    assert head.startswith(items["code commit"].removesuffix("+dirty"))
+    cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+               if line.startswith("model name"))
+    assert items["machine (of the report)"] == f"{cpu}, {os.cpu_count()} cores"
     folds = pd.read_csv(run.folds_csv)
     for fold, test, val, *_ in parsed.tables["folds"][1:]:
         rows = folds[folds["fold"] == int(fold)]

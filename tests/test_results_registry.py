@@ -65,7 +65,8 @@ def test_representatives_are_chosen_on_validation_not_test():
     t = load_table_module()
     reg = rows(fold_metrics("cnn6", "scratch", [0.5, 0.5], [0.7, 0.7]),      # best validation
                fold_metrics("cnnx", "scratch", [0.6, 0.6], [0.5, 0.5]),      # best test
-               fold_metrics("ge2e_ws", "transfer", [0.65, 0.67], [0.6, 0.6]),
+               fold_metrics("ge2e_ws", "transfer", [0.65, 0.67], [0.6, 0.6]).assign(
+                   weights="packaged: GE2E (resemblyzer)"),
                fold_metrics("compare_lr", "classical", [0.58, 0.58], [0.55, 0.55]))
     head = t.headline_rows(t.summary(reg))
     assert head["model"].tolist() == ["ge2e_ws", "compare_lr", "cnn6"]
@@ -110,3 +111,45 @@ def test_readme_table_is_short():
     table = [line for line in block.splitlines() if line.startswith("| ")][1:]
     assert 0 < len(table) <= 12
     assert all(len(cell.strip()) <= 100 for line in table for cell in line.split("|"))
+
+
+def test_the_table_keeps_representatives_and_real_transfer_rows_first():
+    """The validation-best of each family, then the transfer rows with real weights, then a
+    set-up without validation scores, cut at twelve; a scratch model that is not its family's
+    representative is left to docs/results.md."""
+    t = load_table_module()
+    frames = [fold_metrics("cnn6", "scratch", [0.5, 0.5], [0.7, 0.7]),
+              fold_metrics("cnnx", "scratch", [0.6, 0.6], [0.5, 0.5]),
+              fold_metrics("resnet18", "transfer", [0.9, 0.9], [0.9, 0.9]).assign(
+                  weights="none (random init)")]
+    for i in range(8):  # real-weight transfer rows, validation UA below resnet18's
+        frames.append(fold_metrics(f"enc{i}_lr", "transfer", [0.3 + i / 100] * 2,
+                                   [0.4 + i / 100] * 2).assign(weights="packaged"))
+    scored = rows(*frames)
+    unscored = rows_from_metrics(pd.concat([fold_metrics(m, "scratch", [0.8, 0.8], None)
+                                            for m in ("gpu_a", "gpu_b")]), setup="gpu",
+                                 command="x", wall_min=1.0, hw="h", commit="c", date="d")
+    head = t.headline_rows(t.summary(pd.concat([scored, unscored])))
+    assert len(head) == 12
+    # representatives: resnet18 (validation-best transfer, even from random weights) and cnn6
+    assert head["model"].tolist()[:2] == ["resnet18", "cnn6"]
+    assert set(head["model"].tolist()[2:10]) == {f"enc{i}_lr" for i in range(8)}
+    assert head["model"].tolist()[10:] == ["gpu_a", "gpu_b"] and "cnnx" not in set(head["model"])
+    # the answer's transfer side has real weights: enc7_lr, not resnet18
+    assert "real pretrained weights `enc7_lr` 37.00" in t.answer(t.summary(scored))
+
+
+def test_a_rerun_is_checked_against_its_registry_row():
+    from ser.report.registry import rerun_check
+
+    registry = rows(fold_metrics("egemaps_lr", "classical", [0.5, 0.6], [0.5, 0.5]),
+                    fold_metrics("cnn6", "scratch", [0.5, 0.7], [0.6, 0.6]))
+    same = rows(fold_metrics("egemaps_lr", "classical", [0.5, 0.6], [0.5, 0.5]))
+    moved = rows(fold_metrics("egemaps_lr", "classical", [0.5, 0.61], [0.5, 0.5]))
+    seed1 = rows(fold_metrics("cnn6", "scratch", [0.52, 0.72], [0.6, 0.6], seed=1))
+    assert rerun_check(registry, same)["verdict"].tolist() == ["identical on every fold"]
+    assert rerun_check(registry, moved)["verdict"].tolist() == \
+        ["differs: up to 1.00 UA points on a fold"]
+    verdict = rerun_check(registry, seed1).iloc[0]
+    assert verdict["registry ua by seed"] == "0: 60.00"
+    assert verdict["verdict"].startswith("+2.00 points from the registry's seeds (range 60.00-60.00")

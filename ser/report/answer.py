@@ -1,12 +1,14 @@
 """The sentences that answer the question: which corpus, which family won, by how much, how sure.
 
 UA (unweighted accuracy, the mean per-class recall that EmoBox reports) is the headline, WA beside
-it. The first sentence names the corpus, so that a number quoted from it carries where it came
-from; on the synthetic demo corpus it says that the numbers are about the pipeline.
+it. The first sentence is the answer in short (scratch against transfer, the best family); the
+next names the corpus, so that a number quoted from the page carries where it came from. On the
+synthetic demo corpus the first sentence says that the numbers are about the pipeline.
 """
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -120,3 +122,9 @@ def answer_sentence(scheme: str, protocol_text: str, comparison: FamilyCompariso
         text += (f" Caution: {cmp.b} was trained from random weights, so this is NOT "
                  "real transfer learning; it compares architectures only.")
     return text
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of an answer: up to the first full stop followed by a capital letter
+    (decimal points and 'p = 0.012)' are not sentence ends)."""
+    return re.split(r"(?<=\.)\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]

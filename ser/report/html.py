@@ -25,6 +25,7 @@ from ser.report.answer import (answer_sentence, comparison_sentence, protocol_de
 from ser.report.figures import ReportFigure, make_figures, write_figures
 from ser.report.inputs import RunData, load_run, package_versions
 from ser.report.published import comparability
+from ser.report.registry import git_commit, hardware
 from ser.stats import FamilyComparison, compare_families, what_folds_can_show
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -141,7 +142,8 @@ def provenance_html(run: RunData, generated: datetime) -> str:
              if "seed" in m else "n/a",
              "folds trained": f"{min(finished):%Y-%m-%d %H:%M} to {max(finished):%Y-%m-%d %H:%M}"
                               " UTC",
-             "report generated": f"{generated:%Y-%m-%d %H:%M} UTC"}
+             "report generated": f"{generated:%Y-%m-%d %H:%M} UTC",
+             "code commit": git_commit(), "machine (of the report)": hardware()}
     items.update({f"version of {k}": v for k, v in package_versions().items()})
     return _section("provenance", "How the numbers were made",
                     tables.key_value_table("provenance-table", items),

@@ -113,3 +113,34 @@ def add_rows(path: str | Path, rows: pd.DataFrame) -> pd.DataFrame:
     with atomic_file(path) as tmp:
         table.to_csv(tmp, index=False)
     return table
+
+
+def rerun_check(registry: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """A rerun's rows against the registry's rows of the same model, protocol and set-up: the
+    same seed should give the same folds, another seed a mean inside the seeds' spread."""
+    out = []
+    for _, new in rows.iterrows():
+        old = registry[(registry["model"] == new["model"]) & (registry["protocol"] ==
+                       new["protocol"]) & (registry["setup"] == new["setup"])]
+        same = old[old["seed"] == new["seed"]]
+        folds = [float(v) for v in str(new["ua_folds"]).split()]
+        check = {"model": new["model"], "seed": new["seed"], "rerun ua": new["ua"],
+                 "registry ua by seed": " / ".join(f"{s}: {u:.2f}" for s, u in
+                                                   zip(old["seed"], old["ua"])) or "none"}
+        if len(same):
+            before = [float(v) for v in str(same["ua_folds"].iloc[0]).split()]
+            diff = max(abs(a - b) for a, b in zip(folds, before)) if len(before) == len(folds) \
+                else float("nan")
+            check["verdict"] = ("identical on every fold" if diff == 0 and
+                                all(same[c].iloc[0] == new[c] for c in ("wa_folds", "f1_folds"))
+                                else f"differs: up to {diff:.2f} UA points on a fold")
+        elif len(old):
+            low, high = old["ua"].min(), old["ua"].max()
+            fold_sd = pd.Series(folds).std() / len(folds) ** 0.5
+            check["verdict"] = (f"{new['ua'] - old['ua'].mean():+.2f} points from the registry's "
+                                f"seeds (range {low:.2f}-{high:.2f}; this run's standard error "
+                                f"over folds {fold_sd:.2f})")
+        else:
+            check["verdict"] = "no registry row of this model, protocol and set-up"
+        out.append(check)
+    return pd.DataFrame(out)
