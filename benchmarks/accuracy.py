@@ -47,6 +47,7 @@ standard deviation across seeds of the fold means: how far one seed's number can
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 import time
@@ -265,9 +266,10 @@ def write_registry(args: argparse.Namespace, metrics: pd.DataFrame, wall_s: floa
     configs = " + ".join(c.name for c in args.configfile) or "config.yaml"
     setup = args.setup or f"{configs}; weights: {args.pretrained}"
     chosen = dict(item.split("=", 1) for item in args.chosen_by)
-    command = "python " + " ".join([str(Path(sys.argv[0]).relative_to(REPO)
-                                        if Path(sys.argv[0]).is_absolute() else sys.argv[0]),
-                                    *sys.argv[1:]])
+    script = Path(sys.argv[0])
+    # quoted as a shell needs it: a --chosen-by text has spaces
+    command = "python " + shlex.join([str(script.relative_to(REPO) if script.is_absolute()
+                                          else script), *sys.argv[1:]])
     rows = rows_from_metrics(metrics, setup=setup, command=command, wall_min=wall_s / 60,
                              chosen_by=chosen)
     if args.rerun_check:
