@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ser.data.provenance import is_synthetic  # noqa: E402
+from ser.io import atomic_file  # noqa: E402
 from ser.report.answer import first_sentence  # noqa: E402
 from ser.report.browser import CHROMIUM, off_machine, visit  # noqa: E402
 
@@ -58,13 +59,10 @@ def publish(workdir: Path, name: str, reports: Path, screenshot: Path, chromium:
         if leaks or seen["errors"]:
             raise SystemExit(f"{page}: refused: {len(leaks)} requests off the machine "
                              f"{leaks[:3]}, console errors {seen['errors'][:3]}")
-        reports.mkdir(parents=True, exist_ok=True)
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        target = reports / f"{name}.html"
-        # copy then rename: a reader never sees half a page
-        shutil.copyfile(page, target.with_suffix(".html.part"))
-        target.with_suffix(".html.part").replace(target)
-        shutil.copyfile(shot, screenshot)
+        # a reader never sees half a page or half a picture
+        for source, target in ((page, reports / f"{name}.html"), (shot, screenshot)):
+            with atomic_file(target) as tmp_target:
+                shutil.copyfile(source, tmp_target)
     return first_sentence(seen["answer"])
 
 
