@@ -105,3 +105,34 @@ def test_folds_table_means_every_fold():
     assert table.loc["cnn6", "folds"] == "1 2 3 4 5 6"
     ua = pd.Series(ua) * 100
     assert table.loc["cnn6", "ua"] == f"{ua.mean():.2f} ± {ua.std():.2f}"
+
+
+def test_registered_seed_comes_from_the_call_or_run_json(tmp_path):
+    summarise = load("summarise")
+    archive = RESULTS / "full_recipes_2026-12-04_seed1.tar.gz"
+    registry = tmp_path / "registry.csv"
+    rows = summarise.register(summarise.unpack(archive), registry, "H200 test", "cmd", seed=1)
+    ua = pd.Series([device_csv(archive, f"cnn6_{f}")["ua"].iloc[0] for f in range(1, 7)]) * 100
+    cnn6 = rows.set_index("model").loc["cnn6"]
+    assert cnn6["seed"] == 1 and cnn6["ua"] == pytest.approx(round(ua.mean(), 2))
+    assert set(pd.read_csv(registry)["seed"]) == {1}
+    folder = summarise.unpack(archive)  # a run.json that names another seed than --seed
+    for info in folder.glob("*/run.json"):
+        info.write_text(info.read_text().replace('"budget_s"', '"seed": 0, "budget_s"'))
+    with pytest.raises(SystemExit, match="run.json says seed"):
+        summarise.register(folder, registry, "H200 test", "cmd", seed=1)
+    assert summarise.register(folder, tmp_path / "r0.csv", "x", "cmd")["seed"].eq(0).all()
+
+
+def test_gpu_rerun_is_checked_against_the_registry_not_added():
+    summarise = load("summarise")
+    registry = REPO / "benchmarks" / "results" / "registry.csv"
+    before = registry.read_bytes()
+    setup = "H200 GPU, bf16 AMP, 7 jobs on the card; config.yaml"
+    rerun = summarise.unpack(RESULTS / "full_recipes_2026-12-04_seed0_rerun.tar.gz")
+    check = summarise.register(rerun, registry, setup, "cmd", seed=0,
+                               check=True).set_index("model")
+    assert registry.read_bytes() == before
+    # cuDNN's kernels are not deterministic: same seed, folds a little apart
+    assert check.loc["cnn6", "verdict"].startswith("differs: up to ")
+    assert abs(check.loc["cnn6", "rerun ua"] - 57.55) < 1.0

@@ -201,7 +201,8 @@ def run_info(args: argparse.Namespace) -> dict:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU)"
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "gpu": gpu,
             "torch": torch.__version__, "python": sys.version.split()[0],
-            "budget_s": args.budget_s, "wall_s": round(time.time() - args.started_at, 1)}
+            "budget_s": args.budget_s, "wall_s": round(time.time() - args.started_at, 1),
+            "seed": args.seed}  # None: the config's training seed
 
 
 def write_table(out: Path, rows: list[dict], info: dict, not_started: list[str]) -> None:

@@ -4,7 +4,8 @@ four, and every torch model's cost with the whole comparison's GPU time projecte
     python benchmarks/device/summarise.py session.tar.gz [--write benchmarks/device/results]
     python benchmarks/device/summarise.py runs.tar.gz --folds   # every fold of full recipes
     python benchmarks/device/summarise.py runs.tar.gz --registry benchmarks/results/registry.csv \
-        --setup "..." --command "..."                           # those folds into the registry
+        --setup "..." --command "..." [--seed 1]                # those folds into the registry
+    python benchmarks/device/summarise.py runs.tar.gz --registry ... --setup "..." --rerun-check
 
 Slots: cnn6 alone (gpu.jobs_per_device 1) against four cnn6 jobs started together (4 slots on
 the card); the work per second is the sum over the jobs of epochs per second.
@@ -101,19 +102,27 @@ def projection(folder: Path, config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def register(folder: Path, registry: Path, setup: str, command: str) -> pd.DataFrame:
+def register(folder: Path, registry: Path, setup: str, command: str, seed: int | None = None,
+             check: bool = False) -> pd.DataFrame:
     """Each model's finished folds as registry rows (no validation scores come back from the
-    machine, so the rows carry none); the run's date, GPU and wall time from its run.json."""
+    machine, so the rows carry none); the run's date, GPU, seed and wall time from its run.json
+    (`seed` for archives whose run.json predates its seed). `check`: compare them with the
+    registry's rows of the same set-up instead of adding them (a rerun)."""
     sys.path.insert(0, str(REPO))
     from ser.models import get_spec
-    from ser.report.registry import add_rows, rows_from_metrics
+    from ser.report.registry import add_rows, read_registry, rerun_check, rows_from_metrics
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     runs = table(folder, "")
     runs = runs[runs["status"] == "done"]
     infos = [json.loads(f.read_text()) for f in sorted(folder.glob("*/run.json"))]
+    seeds = {i.get("seed") for i in infos} - {None}
+    if seed is None:
+        seed = seeds.pop() if len(seeds) == 1 else int(config["training"]["seed"])
+    elif seeds and seeds != {seed}:
+        raise SystemExit(f"{folder}: run.json says seed {sorted(seeds)}, --seed says {seed}")
     metrics = pd.DataFrame({
-        "model": runs["model"], "fold": runs["fold"], "weights": runs["weights"], "seed": 0,
+        "model": runs["model"], "fold": runs["fold"], "weights": runs["weights"], "seed": seed,
         "family": [get_spec(config["models"][m]["arch"]).family for m in runs["model"]],
         "protocol": config["protocol"]["scheme"], "unweighted_accuracy": runs["ua"],
         "accuracy": runs["wa"], "f1_macro": runs["f1_macro"]})
@@ -121,6 +130,8 @@ def register(folder: Path, registry: Path, setup: str, command: str) -> pd.DataF
                              wall_min=max(i["wall_s"] for i in infos) / 60,
                              hw=f"{infos[0]['gpu']} (device machine, torch {infos[0]['torch']})",
                              date=min(i["date"] for i in infos)[:10])
+    if check:
+        return rerun_check(read_registry(registry), rows)
     add_rows(registry, rows)
     return rows[["model", "family", "seed", "ua", "wa", "f1_macro", "date", "wall_min"]]
 
@@ -158,6 +169,11 @@ def main() -> None:
                    help="the registry's set-up cell")
     p.add_argument("--command", default="bash benchmarks/device/run.sh (device tool)",
                    help="the device command that measured the runs, for the registry")
+    p.add_argument("--seed", type=int,
+                   help="the runs' training seed, for archives whose run.json does not say it")
+    p.add_argument("--rerun-check", action="store_true",
+                   help="with --registry: compare the runs with the registry's rows of --setup "
+                        "(same seed: identical folds?) instead of adding them")
     p.add_argument("--folds", action="store_true",
                    help="only mean ± std over folds of each model (runs of full recipes)")
     args = p.parse_args()
@@ -166,7 +182,8 @@ def main() -> None:
         print(folds(folder).to_markdown(index=False, floatfmt=".0f"))
         return
     if args.registry:
-        print(register(folder, args.registry, args.setup, args.command).to_markdown(index=False))
+        print(register(folder, args.registry, args.setup, args.command, args.seed,
+                       args.rerun_check).to_markdown(index=False))
         return
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     proj, slot_table = projection(folder, config), slots(folder)

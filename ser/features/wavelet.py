@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
-import pywt
 import scipy.fft
 import torch
 
@@ -41,6 +40,8 @@ PYWT_PRECISION = 12  # pywt.cwt's default for continuous wavelets (pywt >= 1.5)
 
 def morlet_kernels(scales: tuple[float, ...], precision: int) -> list[np.ndarray]:
     """pywt's resampled, reversed wavelet integral for each scale, differenced (float64)."""
+    import pywt  # here, not at the top: only the scalogram needs it (the GPU run carries no pywt)
+
     int_psi, x = pywt.integrate_wavelet("morl", precision=precision)
     step = x[1] - x[0]
     kernels = []
