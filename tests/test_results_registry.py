@@ -116,7 +116,8 @@ def test_readme_table_is_short():
 def test_the_table_keeps_representatives_and_real_transfer_rows_first():
     """The validation-best of each family, then the transfer rows with real weights, then a
     set-up without validation scores, cut at twelve; a scratch model that is not its family's
-    representative is left to docs/results.md."""
+    representative, and an unscored transfer architecture from random init, are left to
+    docs/results.md."""
     t = load_table_module()
     frames = [fold_metrics("cnn6", "scratch", [0.5, 0.5], [0.7, 0.7]),
               fold_metrics("cnnx", "scratch", [0.6, 0.6], [0.5, 0.5]),
@@ -127,14 +128,17 @@ def test_the_table_keeps_representatives_and_real_transfer_rows_first():
                                    [0.4 + i / 100] * 2).assign(weights="packaged"))
     scored = rows(*frames)
     unscored = rows_from_metrics(pd.concat([fold_metrics(m, "scratch", [0.8, 0.8], None)
-                                            for m in ("gpu_a", "gpu_b")]), setup="gpu",
+                                            for m in ("gpu_a", "gpu_b")] +
+                                           [fold_metrics("gpu_cnn14", "transfer", [0.85, 0.85],
+                                                         None)]), setup="gpu",
                                  command="x", wall_min=1.0, hw="h", commit="c", date="d")
     head = t.headline_rows(t.summary(pd.concat([scored, unscored])))
     assert len(head) == 12
     # representatives: resnet18 (validation-best transfer, even from random weights) and cnn6
     assert head["model"].tolist()[:2] == ["resnet18", "cnn6"]
     assert set(head["model"].tolist()[2:10]) == {f"enc{i}_lr" for i in range(8)}
-    assert head["model"].tolist()[10:] == ["gpu_a", "gpu_b"] and "cnnx" not in set(head["model"])
+    assert head["model"].tolist()[10:] == ["gpu_a", "gpu_b"]
+    assert not {"cnnx", "gpu_cnn14"} & set(head["model"])
     # the answer's transfer side has real weights: enc7_lr, not resnet18
     assert "real pretrained weights `enc7_lr` 37.00" in t.answer(t.summary(scored))
 
