@@ -7,7 +7,9 @@
 README: between the two `results` markers, the answer in three lines and at most 12 rows: per
 protocol and set-up, each family's representative (highest mean validation UA, as the report and
 `snakemake final` choose), then the other transfer rows with real pretrained weights, then the
-models of set-ups without validation scores. docs/results.md: every registry row with its folds, command, commit, date and hardware.
+models of set-ups without validation scores; a transfer row's family cell says what its weights
+were pretrained on and whether they were frozen or fine-tuned. docs/results.md: every registry
+row with its folds, command, commit, date and hardware.
 """
 from __future__ import annotations
 
@@ -127,17 +129,37 @@ def laptop_line(registry: pd.DataFrame) -> str:
             f"{run['hardware'].iloc[0]} ({date}, seed {seed}): `{command}`.")
 
 
+# a published anchor, not a measurement of ours: HEAR 2021's CREPE baseline on CREMA-D emotion
+CREPE_ANCHOR = ("CREPE's embeddings score 38.3 % on the HEAR benchmark's CREMA-D emotion task "
+                "(another corpus): the scale to expect of a pitch network.")
+
+
+def family_cell(row: pd.Series) -> str:
+    """The family; for transfer, what the weights were pretrained on and whether they were frozen
+    (the registry's weights cell: '<pretrained on> (<data>): ..., frozen|fine-tuned ...')."""
+    if row["family"] != "transfer":
+        return row["family"]
+    weights = str(row["weights"])
+    if weights.lower().startswith("none"):
+        return "transfer (random init)"
+    trained_on = weights.split(":")[0].split(" (")[0]
+    how = "fine-tuned" if "fine-tuned" in weights else "frozen" if "frozen" in weights else ""
+    return f"transfer: {trained_on}" + (f", {how}" if how else "")
+
+
 def readme_block(registry: pd.DataFrame) -> str:
     table = summary(registry)
     rows = headline_rows(table)
     head = "| family | model | protocol | set-up | UA % | WA % | macro F1 % | seeds | date |"
     lines = [BEGIN, answer(table), "", head, "|" + "---|" * 9]
     for _, r in rows.iterrows():
-        cells = [r["family"], f"`{r['model']}`", r["protocol"], r["setup"], _pm(r, "ua"),
+        cells = [family_cell(r), f"`{r['model']}`", r["protocol"], r["setup"], _pm(r, "ua"),
                  _pm(r, "wa"), _pm(r, "f1_macro"), r["seeds"], r["date"]]
         lines.append("| " + " | ".join(str(c)[:MAX_CELL] for c in cells) + " |")
+    anchor = f" {CREPE_ANCHOR}" if rows["model"].str.startswith("crepe").any() else ""
     lines += ["", laptop_line(registry),
-              "Every row, its folds and its command: [docs/results.md](docs/results.md).", END]
+              f"Every row, its folds and its command: [docs/results.md](docs/results.md).{anchor}",
+              END]
     return "\n".join(lines)
 
 

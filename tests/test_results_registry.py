@@ -157,3 +157,13 @@ def test_a_rerun_is_checked_against_its_registry_row():
     verdict = rerun_check(registry, seed1).iloc[0]
     assert verdict["registry ua by seed"] == "0: 60.00"
     assert verdict["verdict"].startswith("+2.00 points from the registry's seeds (range 60.00-60.00")
+
+
+def test_transfer_rows_say_what_their_weights_learnt_and_whether_frozen():
+    t = load_table_module()
+    reg = read_registry(REPO / "benchmarks" / "results" / "registry.csv")
+    cells = {r["model"]: t.family_cell(r) for _, r in t.summary(reg).iterrows()}
+    assert cells["ge2e_ws"] == "transfer: speaker identity, frozen"
+    assert cells["crepe_tiny_ft"] == "transfer: pitch of music and singing, fine-tuned"
+    assert cells["cnn14"] == "transfer (random init)"  # PANNs' Cnn14 without AudioSet weights
+    assert cells["cnn6"] == "scratch"
