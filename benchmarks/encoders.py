@@ -10,8 +10,9 @@ whole corpus (1,440 files) on one worker and on `--workers` processes. `--run` r
 a finished pipeline run measured: each encoder's feature job (logs/benchmarks/features/<kind>.tsv,
 Snakemake's own `benchmark:` record: wall and CPU seconds) over the files it extracted.
 
-A packaged CREPE whose weight file is not at hand (the GPU machine: CREPE full's 89 MB do not
-travel) is timed as its architecture with random weights, run by its own loader; the row says so.
+A packaged encoder whose weight file is not at hand (the GPU machine: CREPE full's 89 MB and
+GE2E's 17 MB do not travel) is timed as its architecture with random weights, run by its own
+loader; the row says so.
 
 `--hub` times the model hub's encoders (ser.encoders.hub) too: from their fetched snapshots when
 `--weights-dir` holds them, else as their architectures at full size with random weights (the
@@ -59,18 +60,37 @@ def time_case(kind: str, params: dict, files: list[Path], device: str) -> float:
     return (time.perf_counter() - start) / len(files)
 
 
-def crepe_random_case(kind: str, params: dict, files: list[Path], device: str) -> float:
-    """Seconds per file of a packaged CREPE as its loader runs it, with random weights."""
+def random_weights(kind: str, folder: Path) -> Path:
+    """A weight file of packaged encoder `kind`'s architecture with random values, in the layout
+    its loader reads (CREPE: torchcrepe's state dict; GE2E: resemblyzer's checkpoint)."""
+    import torch
+
+    path = folder / f"{kind}-random.pt"
+    if kind == "ge2e":
+        from ser.encoders.ge2e import EMBEDDING, HIDDEN, N_LAYERS
+
+        state = {**{f"lstm.{k}": v for k, v in torch.nn.LSTM(
+                    40, HIDDEN, N_LAYERS, batch_first=True).state_dict().items()},
+                 **{f"linear.{k}": v for k, v in torch.nn.Linear(
+                    HIDDEN, EMBEDDING).state_dict().items()}}
+        torch.save({"model_state": state}, path)
+    else:
+        import torchcrepe
+
+        torch.save(torchcrepe.Crepe(kind.removeprefix("crepe_")).state_dict(), path)
+    return path
+
+
+def random_weights_case(kind: str, params: dict, files: list[Path], device: str) -> float:
+    """Seconds per file of a packaged encoder as its loader runs it, with random weights."""
     import tempfile
 
     import torch
-    import torchcrepe
 
     from ser.encoders import get_encoder
 
-    folder = Path(tempfile.mkdtemp(prefix=f"{kind}-"))
-    torch.save(torchcrepe.Crepe(kind.removeprefix("crepe_")).state_dict(), folder / "random.pth")
-    encoder = get_encoder(kind).load(folder / "random.pth", torch.device(device), **params)
+    weights = random_weights(kind, Path(tempfile.mkdtemp(prefix=f"{kind}-")))
+    encoder = get_encoder(kind).load(weights, torch.device(device), **params)
     return time_runner(_timed_runner(encoder), files, device)
 
 
@@ -181,13 +201,13 @@ def main() -> None:
     for kind, params in [] if args.hub else CASES:
         how = str(params)
         try:
-            per_file = time_case(kind, params, files, args.device)
-        except EncoderWeightsError as err:
-            if not kind.startswith("crepe_") or kind.endswith("_frames"):
-                rows.append({"kind": kind, "params": f"failed: {err}"[:150]})
-                continue
-            how, per_file = f"{params}, random weights", crepe_random_case(kind, params, files,
-                                                                            args.device)
+            try:
+                per_file = time_case(kind, params, files, args.device)
+            except EncoderWeightsError:
+                if kind.endswith("_frames"):  # the frames kind: its encoder's row times it
+                    raise
+                how = f"{params}, random weights"
+                per_file = random_weights_case(kind, params, files, args.device)
         except Exception as err:  # noqa: BLE001 - e.g. a package that did not travel: go on
             rows.append({"kind": kind, "params": f"failed: {type(err).__name__}: {err}"[:150]})
             continue

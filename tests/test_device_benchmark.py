@@ -114,7 +114,8 @@ def test_pretrained_weights_not_at_hand_mean_random_init(tmp_path):
 
 
 def test_size_counts_the_carried_folders(tmp_path):
-    """size.py adds each carried folder's files to the checkout's and says whether 64 MiB hold it."""
+    """size.py adds each carried folder's files to the checkout's and says whether the device
+    tool's limit holds it: 64 MB, not the 64 MiB its README names (63.0 MiB was refused)."""
     size = REPO / "benchmarks" / "device" / "size.py"
     base = subprocess.run([sys.executable, str(size), "--carry"], capture_output=True, text=True)
     assert base.returncode == 0 and "fits" in base.stdout
@@ -124,6 +125,11 @@ def test_size_counts_the_carried_folders(tmp_path):
                           capture_output=True, text=True)
     assert over.returncode == 1 and "OVER the limit" in over.stdout
     assert "65.00 MiB" in over.stdout
+    with open(tmp_path / "blob", "wb") as blob:  # under 64 MiB, over the 64 MB the tool takes
+        blob.truncate(63 * 2**20)
+    near = subprocess.run([sys.executable, str(size), "--carry", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert near.returncode == 1 and "of 61.0 MiB: OVER the limit" in near.stdout
 
 
 def test_preset_merges_as_snakemake_configfile_does():

