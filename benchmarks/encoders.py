@@ -40,8 +40,6 @@ AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}
 
 def time_case(kind: str, params: dict, files: list[Path], device: str) -> float:
     """Seconds per file after a warm-up file."""
-    import torch
-
     from ser.encoders import encoder_features, is_encoder
     from ser.features.extract import extract
     from ser.features.shards import load_waves
@@ -51,13 +49,8 @@ def time_case(kind: str, params: dict, files: list[Path], device: str) -> float:
             encoder_features([str(p) for p in paths], kind, params, AUDIO, device)
         else:  # the frames of CREPE's frozen blocks: a batch kind of the padded window
             extract(kind, load_waves([str(p) for p in paths], AUDIO).to(device), 16000, params)
-        if device == "cuda":
-            torch.cuda.synchronize()
 
-    run(files[:1])
-    start = time.perf_counter()
-    run(files)
-    return (time.perf_counter() - start) / len(files)
+    return time_runner(run, files, device)
 
 
 def random_weights(kind: str, folder: Path) -> Path:
@@ -66,13 +59,14 @@ def random_weights(kind: str, folder: Path) -> Path:
     import torch
 
     path = folder / f"{kind}-random.pt"
-    if kind == "ge2e":
-        from ser.encoders.ge2e import EMBEDDING, HIDDEN, N_LAYERS
+    if kind == "ge2e":  # VoiceEncoder's layers, sized by resemblyzer's own hparams
+        from resemblyzer import hparams as hp
 
-        state = {**{f"lstm.{k}": v for k, v in torch.nn.LSTM(
-                    40, HIDDEN, N_LAYERS, batch_first=True).state_dict().items()},
-                 **{f"linear.{k}": v for k, v in torch.nn.Linear(
-                    HIDDEN, EMBEDDING).state_dict().items()}}
+        lstm = torch.nn.LSTM(hp.mel_n_channels, hp.model_hidden_size, hp.model_num_layers,
+                             batch_first=True)
+        linear = torch.nn.Linear(hp.model_hidden_size, hp.model_embedding_size)
+        state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+                 **{f"linear.{k}": v for k, v in linear.state_dict().items()}}
         torch.save({"model_state": state}, path)
     else:
         import torchcrepe
@@ -81,17 +75,23 @@ def random_weights(kind: str, folder: Path) -> Path:
     return path
 
 
-def random_weights_case(kind: str, params: dict, files: list[Path], device: str) -> float:
-    """Seconds per file of a packaged encoder as its loader runs it, with random weights."""
+def packaged_case(kind: str, params: dict, files: list[Path], device: str) -> tuple[str, float]:
+    """(how, seconds per file) of a packaged encoder: with its weight file, else (not at hand)
+    as its architecture with random weights, run by its own loader."""
     import tempfile
 
     import torch
 
-    from ser.encoders import get_encoder
+    from ser.encoders import EncoderWeightsError, get_encoder
 
+    try:
+        return str(params), time_case(kind, params, files, device)
+    except EncoderWeightsError:
+        if kind.endswith("_frames"):  # the frames kind: its encoder's row times it
+            raise
     weights = random_weights(kind, Path(tempfile.mkdtemp(prefix=f"{kind}-")))
     encoder = get_encoder(kind).load(weights, torch.device(device), **params)
-    return time_runner(_timed_runner(encoder), files, device)
+    return f"{params}, random weights", time_runner(_timed_runner(encoder), files, device)
 
 
 def hub_case(kind: str, weights_dir: Path, device: str):
@@ -191,23 +191,14 @@ def main() -> None:
         return
     import torch
 
-    from ser.encoders import EncoderWeightsError
-
     torch.set_num_threads(args.threads)
     files = sorted(args.corpus.glob("Actor_*/*.*"))[::97][:args.files]
     print(f"{len(files)} files, {args.threads} thread(s), device {args.device}, "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
     for kind, params in [] if args.hub else CASES:
-        how = str(params)
         try:
-            try:
-                per_file = time_case(kind, params, files, args.device)
-            except EncoderWeightsError:
-                if kind.endswith("_frames"):  # the frames kind: its encoder's row times it
-                    raise
-                how = f"{params}, random weights"
-                per_file = random_weights_case(kind, params, files, args.device)
+            how, per_file = packaged_case(kind, params, files, args.device)
         except Exception as err:  # noqa: BLE001 - e.g. a package that did not travel: go on
             rows.append({"kind": kind, "params": f"failed: {type(err).__name__}: {err}"[:150]})
             continue

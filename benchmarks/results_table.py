@@ -56,10 +56,14 @@ def summary(registry: pd.DataFrame) -> pd.DataFrame:
                                        ("ua", "wa", "f1_macro") for x in ("", "_std", "_seeds")]])
 
 
+def random_init(weights: object) -> bool:
+    """A registry weights cell of random initial weights ('none (random init)...')."""
+    return str(weights).lower().startswith("none")
+
+
 def real_transfer(table: pd.DataFrame) -> pd.Series:
     """Transfer rows with pretrained weights (not the random initial weights of an architecture)."""
-    return table["family"].eq("transfer") & \
-        ~table["weights"].astype(str).str.lower().str.startswith("none")
+    return table["family"].eq("transfer") & ~table["weights"].map(random_init)
 
 
 def random_init_transfer(table: pd.DataFrame) -> pd.Series:
@@ -73,7 +77,7 @@ def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
     question); then the models of set-ups without validation scores, but for transfer models
     trained from random init (an architecture, not transfer: docs/results.md lists them). Shown
     in that order, best test UA first within each."""
-    real, random_init = real_transfer(table), random_init_transfer(table)
+    real, untrained = real_transfer(table), random_init_transfer(table)
     priority = pd.Series(3, index=table.index).where(~real, 1)  # 3: not shown
     for _, group in table.groupby(["protocol", "setup"]):
         if group["val_ua"].notna().any():
@@ -81,7 +85,7 @@ def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
                                                              ascending=[False, True])
             priority[reps.groupby("family", sort=False).head(1).index] = 0
         else:
-            priority[group.index[~random_init[group.index]]] = 2
+            priority[group.index[~untrained[group.index]]] = 2
     rows = table.assign(priority=priority).query("priority < 3")
     rows = rows.sort_values(["priority", "protocol", "ua"], ascending=[True, True, False])
     return rows.head(MAX_ROWS).drop(columns="priority")
@@ -95,8 +99,8 @@ def _pm(row: pd.Series, metric: str) -> str:
 def answer(table: pd.DataFrame) -> str:
     """Three lines: scratch against transfer with real weights, and the best family, from the
     set-up whose representatives span the most families."""
-    random_init = random_init_transfer(table)
-    groups = [g[g["val_ua"].notna()] for _, g in table[~random_init].groupby(["protocol", "setup"])]
+    untrained = random_init_transfer(table)
+    groups = [g[g["val_ua"].notna()] for _, g in table[~untrained].groupby(["protocol", "setup"])]
     groups = [g for g in groups if len(g)]
     if not groups:
         return "No registry row has validation scores yet: no representative can be chosen."
@@ -139,9 +143,9 @@ def family_cell(row: pd.Series) -> str:
     (the registry's weights cell: '<pretrained on> (<data>): ..., frozen|fine-tuned ...')."""
     if row["family"] != "transfer":
         return row["family"]
-    weights = str(row["weights"])
-    if weights.lower().startswith("none"):
+    if random_init(row["weights"]):
         return "transfer (random init)"
+    weights = str(row["weights"])
     trained_on = weights.split(":")[0].split(" (")[0]
     how = "fine-tuned" if "fine-tuned" in weights else "frozen" if "frozen" in weights else ""
     return f"transfer: {trained_on}" + (f", {how}" if how else "")

@@ -59,6 +59,11 @@ def copy_corpus(source: Path, dest: Path) -> None:
     print(f"copied {source} -> {dest}")
 
 
+def project(wheel: Path) -> str:
+    """The normalised project name of a wheel file ('Resemblyzer-0.1.4-...' -> 'resemblyzer')."""
+    return wheel.name.split("-")[0].lower().replace("_", "-")
+
+
 def download_wheels(dest: Path, python: str = "3.12", skip: tuple[str, ...] = ()) -> None:
     """pip download of each WHEELS pin but `skip`, binary only, for the machine's Python and
     platform."""
@@ -66,17 +71,16 @@ def download_wheels(dest: Path, python: str = "3.12", skip: tuple[str, ...] = ()
     skipped = {name.lower() for name in skip}
     pins = [f"{name}=={versions[name.lower()]}" for name in WHEELS if name.lower() not in skipped]
     for wheel in dest.glob("*.whl"):  # a wheel skipped now must not travel from an earlier call
-        if wheel.name.split("-")[0].lower().replace("_", "-") in skipped:
+        if project(wheel) in skipped:
             wheel.unlink()
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
            "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
            *platforms, "--dest", str(dest), *pins]
     subprocess.run(cmd, check=True)
-    for name, members in LIGHTEN.items():
-        for wheel in dest.glob("*.whl"):
-            if wheel.name.lower().startswith(f"{name}-"):
-                lighten(wheel, members)
+    for wheel in dest.glob("*.whl"):
+        if project(wheel) in LIGHTEN:
+            lighten(wheel, LIGHTEN[project(wheel)])
     print(f"{len(pins)} wheels in {dest}: {' '.join(pins)}")
 
 
