@@ -48,7 +48,8 @@ class TrainConfig:
     crop_frames: int | None = None  # random crops of this many frames in training
     test_crops: int = 1             # evenly spaced crops averaged at test time
     mel_shift: int = 0              # random frequency shifts of up to this many bins in training
-    amp: bool = True
+    amp: bool = True                # mixed precision on a GPU (bf16 where it has it, else fp16)
+    amp_cpu: bool = False           # bf16 autocast on a CPU with bf16 instructions; fp32 elsewhere
     channels_last: bool = True
     normalise: bool = True
     speaker_norm: bool = False      # z-score per speaker first, test speakers too (transductive)
@@ -121,6 +122,22 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
                                fused=True)
     return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7,
                                weight_decay=cfg.weight_decay)
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: without them bf16 on the CPU is emulated, 7x slower than float32
+    (benchmarks/train_speed.py on a CPU without them)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype of training and inference on `device`; None: float32."""
+    if device.type == "cuda" and cfg.amp:
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cfg.amp_cpu and cpu_has_bf16():
+        return torch.bfloat16
+    return None
 
 
 def lr_factor(cfg: TrainConfig, epoch: int) -> float:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ser.digest import config_hash
 from ser.metrics import classification_metrics
 from ser.train import outputs, state
-from ser.train.config import TrainConfig, make_optimizer, make_scheduler
+from ser.train.config import TrainConfig, autocast_dtype, make_optimizer, make_scheduler
 from ser.train.data import FoldData
 from ser.train.recipe import WeightEMA, mel_shift, mixup, multi_crop, random_crop, spec_augment
 
@@ -65,7 +65,6 @@ class Trainer:
     def __init__(self, model: nn.Module, data: FoldData, cfg: TrainConfig,
                  device: torch.device) -> None:
         self.data, self.cfg, self.device = data, cfg, device
-        cuda = device.type == "cuda"
         # channels-last lets oneDNN (CPU) and cuDNN pick their fast convolution kernels
         self.channels_last = cfg.channels_last
         self.model = model.to(device)
@@ -75,11 +74,10 @@ class Trainer:
         groups = getattr(self.model, "parameter_groups", None)
         self.optimizer = make_optimizer(cfg, groups(cfg.lr) if groups else self.model.parameters())
         self.scheduler = make_scheduler(cfg, self.optimizer)
-        bf16 = cuda and torch.cuda.is_bf16_supported()
-        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
-        self.amp = cfg.amp and cuda
+        dtype = autocast_dtype(cfg, device)
+        self.amp, self.amp_dtype = dtype is not None, dtype or torch.bfloat16
         # bf16 has float32's range, so only fp16 needs loss scaling
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(),
                                              label_smoothing=cfg.label_smoothing)
@@ -135,6 +133,10 @@ class Trainer:
         if self.cfg.specaugment:
             x = spec_augment(x, self.generator)
         return x
+
+    @property
+    def precision(self) -> str:
+        return f"{str(self.amp_dtype).removeprefix('torch.')} autocast" if self.amp else "float32"
 
     @property
     def evaluated(self) -> nn.Module:
@@ -236,7 +238,9 @@ def train_fold(model: nn.Module, data: FoldData, cfg: TrainConfig, out_dir: str 
     # The architecture's parameter shapes are in the key: a state saved before the model's code
     # changed is ignored instead of failing to load.
     shapes = [[name, list(t.shape)] for name, t in model.state_dict().items()]
-    key = config_hash([cfg.as_dict(), info, data.fingerprint, device.type, shapes])
+    key = config_hash([cfg.as_dict(), info, data.fingerprint, device.type, trainer.precision,
+                       shapes])
+    log.info("training on %s in %s", device, trainer.precision)
     progress, best = _restore(trainer, state_dir, key, log)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -291,7 +295,8 @@ def _finish(trainer: Trainer, progress: Progress, out_dir: str | Path, info: dic
                "best_epoch": progress.best_epoch,
                "epochs_run": progress.epoch,
                "train_seconds": float(sum(r["seconds"] for r in progress.history)),
-               "device": str(device), "seed": trainer.cfg.seed, "classes": list(data.classes),
+               "device": str(device), "precision": trainer.precision, "seed": trainer.cfg.seed,
+               "classes": list(data.classes),
                "peak_memory_mb": outputs.peak_memory_mb(device)}
     outputs.write_fold_outputs(Path(out_dir), trainer.evaluated.state_dict(), data, probs,
                                progress.history, metrics, info, val_probs)
