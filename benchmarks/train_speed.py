@@ -5,12 +5,14 @@ Every candidate trains the same network with config.yaml's recipe (`models.cnn6`
 EMA, batch 32) through the pipeline's own `Trainer` on inputs of the real shape (64 mel bands x
 200 frames, 1,080 training examples: one emobox_6fold training split). The features are random:
 a training step's cost does not depend on the values. A candidate is the path before the issue
-(float32, channels-last, torch's dropout and BatchNorm) with the parts its name lists:
+(float32, channels-last, torch's dropout, BatchNorm, ReLU and pooling) with the parts its name
+lists:
 
 - `bf16 autocast`: config.yaml's `amp_cpu` (on a CPU without bf16 instructions it is emulated);
 - `16-bit masks`: ser.models.dropout's masks instead of torch's `bernoulli_`;
 - `BN of patches`: the first block's BatchNorm folded into its conv
   (ser.models.cnn6.batch_norm_of_patches);
+- `one-pass pool backward`: ser.models.cnn6.ReluAvgPool instead of torch's ReLU and pooling;
 - `channels first`, `torch.compile`: measured and not kept.
 
 Epochs alternate between candidates (round robin, after one warm-up epoch each, which also pays
@@ -29,6 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -44,10 +47,14 @@ from ser.train.data import FoldData, InputSpec  # noqa: E402
 from ser.train.loop import Trainer  # noqa: E402
 
 BEFORE = "before (float32)"
-FP32_NOW = "16-bit masks + BN of patches"
+FP32_NOW = "16-bit masks + BN of patches + one-pass pool backward"
 NOW = f"bf16 autocast + {FP32_NOW}"
-CANDIDATES = [BEFORE, "bf16 autocast", "16-bit masks", "BN of patches",
-              "bf16 autocast + 16-bit masks", NOW, "channels first", "torch.compile"]
+CANDIDATES = [BEFORE, "bf16 autocast", "16-bit masks", "BN of patches", "one-pass pool backward",
+              NOW, "channels first", "torch.compile"]
+NATIVE = {"16-bit masks": ("dropout", F.dropout),
+          "BN of patches": ("batch_norm_of_patches", lambda x, conv, bn: bn(conv(x))),
+          "one-pass pool backward": ("ReluAvgPool", SimpleNamespace(
+              apply=lambda y: F.avg_pool2d(F.relu(y), 2)))}
 
 
 def fold_data(n_train: int = 1080, n_mels: int = 64, frames: int = 200) -> FoldData:
@@ -72,7 +79,7 @@ def recipe(config: dict) -> TrainConfig:
 
 
 def make_trainer(name: str, cfg: TrainConfig, data: FoldData) -> Trainer:
-    """A candidate's trainer; its dropout and BatchNorm are switched per epoch (`parts_of`)."""
+    """A candidate's trainer; cnn6's parts are switched per epoch (`parts_of`)."""
     parts = set(name.split(" + "))
     torch.manual_seed(0)
     model = build_model("cnn6", data.n_classes, "none")
@@ -87,17 +94,17 @@ def make_trainer(name: str, cfg: TrainConfig, data: FoldData) -> Trainer:
 
 @contextlib.contextmanager
 def parts_of(name: str) -> Iterator[None]:
-    """cnn6 with torch's dropout and BatchNorm unless the candidate names the faster ones."""
+    """cnn6 with torch's own operations in place of each faster part the candidate leaves out."""
     parts = set(name.split(" + "))
-    kept = ser.models.cnn6.dropout, ser.models.cnn6.batch_norm_of_patches
-    if "16-bit masks" not in parts:
-        ser.models.cnn6.dropout = F.dropout
-    if "BN of patches" not in parts:
-        ser.models.cnn6.batch_norm_of_patches = lambda x, conv, bn: bn(conv(x))
+    kept = {attr: getattr(ser.models.cnn6, attr) for attr, _ in NATIVE.values()}
+    for part, (attr, native) in NATIVE.items():
+        if part not in parts:
+            setattr(ser.models.cnn6, attr, native)
     try:
         yield
     finally:
-        ser.models.cnn6.dropout, ser.models.cnn6.batch_norm_of_patches = kept
+        for attr, value in kept.items():
+            setattr(ser.models.cnn6, attr, value)
 
 
 def time_epochs(trainers: dict[str, Trainer], rounds: int) -> dict[str, list[float]]:

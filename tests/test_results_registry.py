@@ -167,3 +167,16 @@ def test_transfer_rows_say_what_their_weights_learnt_and_whether_frozen():
     assert cells["crepe_tiny_ft"] == "transfer: pitch of music and singing, fine-tuned"
     assert cells["cnn14"] == "transfer (random init)"  # PANNs' Cnn14 without AudioSet weights
     assert cells["cnn6"] == "scratch"
+
+
+def test_a_superseded_set_up_leaves_the_readme_only_once_its_replacement_has_rows():
+    t = load_table_module()
+    old = rows(fold_metrics("cnn6", "scratch", [0.5, 0.5], [0.6, 0.6]))
+    new = old.assign(setup="test, bf16", ua=55.0)
+    superseded = pd.DataFrame({"setup": ["test"], "by": ["test, bf16"], "why": ["faster path"]})
+    assert t.current(old, superseded)["setup"].tolist() == ["test"]  # nothing replaces it yet
+    both = pd.concat([old, new], ignore_index=True)
+    assert t.current(both, superseded)["setup"].tolist() == ["test, bf16"]
+    assert "| test, bf16 |" in t.readme_block(t.current(both, superseded))
+    md = t.results_md(both, superseded)
+    assert "| test " in md and "| test, bf16 " in md and "faster path" in md

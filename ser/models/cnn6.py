@@ -37,9 +37,37 @@ class Cnn6Block(nn.Module):
         init_layer(self.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        folded = self.training and self.conv.in_channels == 1 and self.bn.track_running_stats
+        # measured to pay on the CPU; on a GPU cuDNN's BatchNorm is kept
+        folded = (self.training and x.device.type == "cpu" and self.conv.in_channels == 1
+                  and self.bn.track_running_stats)
         y = batch_norm_of_patches(x, self.conv, self.bn) if folded else self.bn(self.conv(x))
+        if self.training and y.device.type == "cpu":
+            return ReluAvgPool.apply(y)                  # (B, C_out, H/2, W/2)
         return F.avg_pool2d(F.relu(y), 2)                # (B, C_out, H/2, W/2)
+
+
+class ReluAvgPool(torch.autograd.Function):
+    """`F.avg_pool2d(F.relu(y), 2)` whose backward spreads the gradient in one pass.
+
+    torch's backward zero-fills the input's gradient, adds a quarter of each output gradient to
+    its 2 x 2 window, then masks by ReLU: three passes over the block's largest tensor. Here the
+    nearest-neighbour upsampling of the quarter gradient goes straight into ReLU's mask
+    (`threshold_backward`): the same numbers (tests/test_cpu_speed.py) in two passes.
+    """
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(y)
+        return F.avg_pool2d(F.relu(y), 2)                # (B, C, H/2, W/2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        spread = F.interpolate(grad * 0.25, scale_factor=2, mode="nearest")  # (B, C, H', W')
+        # an odd last row or column is in no window: its gradient is 0
+        h, w = y.shape[-2:]
+        spread = F.pad(spread, (0, w - spread.shape[-1], 0, h - spread.shape[-2]))
+        return torch.ops.aten.threshold_backward(spread, y, 0)  # (B, C, H, W)
 
 
 def batch_norm_of_patches(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> torch.Tensor:
