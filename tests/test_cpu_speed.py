@@ -157,3 +157,24 @@ def test_relu_pool_backward_is_torch_s(shape: tuple[int, ...], dtype: torch.dtyp
     out_b.backward(grad)
     assert torch.equal(out_b, out_a) and torch.equal(b.grad, a.grad)  # odd sizes included
     assert b.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_benchmark_s_path_before_is_torch_s_own_operations() -> None:
+    """benchmarks/train_speed.py's 'before' candidate must run the operations of before the
+    issue, and every candidate must leave cnn6 as it found it."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "train_speed", Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py")
+    speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(speed)
+    faster = (cnn6.dropout, cnn6.batch_norm_of_patches, cnn6.ReluAvgPool)
+    block = cnn6.Cnn6Block(1, 4, 3)
+    x = torch.randn(2, 1, 6, 8, requires_grad=True)
+    with speed.parts_of(speed.BEFORE):
+        assert cnn6.dropout is F.dropout
+        assert type(cnn6.batch_norm_of_patches(x, block.conv, block.bn).grad_fn).__name__ == \
+            "NativeBatchNormBackward0"
+        assert type(cnn6.ReluAvgPool.apply(x).grad_fn).__name__ == "AvgPool2DBackward0"
+    assert (cnn6.dropout, cnn6.batch_norm_of_patches, cnn6.ReluAvgPool) == faster
+    with speed.parts_of(speed.NOW):
+        assert (cnn6.dropout, cnn6.batch_norm_of_patches, cnn6.ReluAvgPool) == faster

@@ -75,10 +75,10 @@ def batch_norm_of_patches(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d) 
 
     A channel of a bias-free conv is w . p over the input's k x k patches p, so its batch mean
     and variance are w . mean(p) and w' cov(p) w: statistics of k^2 patch dimensions instead of
-    C_out full-resolution maps. BatchNorm then becomes the conv's weight and bias, and neither
-    BatchNorm pass (nor its backward) touches the first block's largest tensor: a quarter less
-    time per `cnn6` step on the CPU (benchmarks/train_speed.py). The gradients and running
-    statistics are BatchNorm's (tests/test_cpu_speed.py).
+    C_out full-resolution maps. BatchNorm then becomes the conv's weight and bias, and no
+    BatchNorm pass (forward or backward) touches the first block's largest tensor: 1.06x the
+    epochs per second on the CPU (benchmarks/train_speed.py). The outputs, gradients and running
+    statistics are BatchNorm's to float32 rounding (tests/test_cpu_speed.py).
     """
     with torch.autocast(x.device.type, enabled=False):  # statistics in float32
         patches = _patches(x.float(), conv)                                     # (k*k, N)

@@ -1,12 +1,12 @@
-"""Dropout whose mask costs a quarter of torch's random draws on the CPU (issue 34).
+"""Dropout whose mask takes one 64-bit random draw per four elements on the CPU (issue 34).
 
-torch's CPU dropout draws one Mersenne-Twister number per element (`bernoulli_`), and on the
-2-core machine that was a sixth of a `cnn6` training step in bf16 (benchmarks/train_speed.py).
+torch's CPU dropout draws a random number per element (`bernoulli_`), and on the 2-core machine
+that was a sixth of a `cnn6` training step in bf16 (torch.profiler; benchmarks/README.md).
 Here every 64-bit draw gives four 16-bit numbers, and an element is kept when its number falls
 below round((1 - p) * 2^16): a Bernoulli(1 - p) mask to within 2^-17, scaled by 1 / (1 - p) as
 torch's. The mask is drawn from torch's default generator, so `torch.manual_seed` fixes it, and
 laid out like the input (channels-last stays channels-last for the next convolution).
-On a GPU torch's fused dropout is faster than any mask built from separate kernels and is kept.
+On a GPU torch's fused dropout kernel is kept: the masks were measured on the CPU only.
 """
 from __future__ import annotations
 
