@@ -31,9 +31,9 @@ import yaml
 from ser.data.folds import make_folds
 from ser.data.ravdess import scan_corpus, write_metadata
 from ser.features.shards import build_actor_shard
-from ser.train.config import TrainConfig
+from ser.train.config import TrainConfig, resolve_device
 from ser.train.data import FoldData, InputSpec
-from ser.train.loop import Trainer, resolve_device
+from ser.train.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 LOG = logging.getLogger("benchmark.loading")

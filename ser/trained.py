@@ -27,7 +27,7 @@ from ser.features.shards import stretched_clip
 from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
-from ser.train.loop import resolve_device
+from ser.train.config import resolve_device
 from ser.train.outputs import CheckpointError, load_checkpoint
 
 

@@ -124,6 +124,13 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
                                weight_decay=cfg.weight_decay)
 
 
+def resolve_device(name: str | None) -> torch.device:
+    """`training.device`, or the GPU when there is one."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def cpu_has_bf16() -> bool:
     """AVX512-BF16 or AMX: without them bf16 on the CPU is emulated, 7x slower than float32
     (benchmarks/train_speed.py on a CPU without them)."""

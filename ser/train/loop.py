@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from ser.digest import config_hash
 from ser.metrics import classification_metrics
 from ser.train import outputs, state
-from ser.train.config import TrainConfig, autocast_dtype, make_optimizer, make_scheduler
+from ser.train.config import (TrainConfig, autocast_dtype, make_optimizer, make_scheduler,
+                              resolve_device)
 from ser.train.data import FoldData
 from ser.train.recipe import WeightEMA, mel_shift, mixup, multi_crop, random_crop, spec_augment
 
@@ -51,12 +52,6 @@ class Progress:
     def finished(self, cfg: TrainConfig, selects_on_val: bool) -> bool:
         """All epochs run, or (early stopping) `patience` epochs without a better one."""
         return self.epoch >= cfg.epochs or (selects_on_val and self.since_best >= cfg.patience)
-
-
-def resolve_device(name: str | None) -> torch.device:
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Trainer:

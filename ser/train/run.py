@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 
 from ser.train import state
-from ser.train.config import TrainConfig
+from ser.train.config import TrainConfig, resolve_device
 from ser.models.registry import InputSpec
 from ser.train.data import FoldData
-from ser.train.loop import resolve_device, train_fold
+from ser.train.loop import train_fold
 
 _TRAIN_KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 
