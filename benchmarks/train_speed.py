@@ -88,7 +88,7 @@ def make_trainer(name: str, cfg: TrainConfig, data: FoldData) -> Trainer:
     cfg = replace(cfg, channels_last="channels first" not in parts, amp_cpu=False)
     trainer = Trainer(model, data, cfg, torch.device("cpu"))
     if "bf16 autocast" in parts:  # forced on: emulated on a CPU without bf16 instructions
-        trainer.amp, trainer.amp_dtype = True, torch.bfloat16
+        trainer.amp_dtype = torch.bfloat16
     return trainer
 
 

@@ -27,9 +27,7 @@ def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """`F.dropout(x, p, training)` with `keep_mask` on the CPU."""
-    if not training or p == 0 or x.device.type != "cpu":
+    if not training or not 0 < p < 1 or x.device.type != "cpu":
         return F.dropout(x, p, training)
-    if p >= 1:
-        return torch.zeros_like(x)
     # one multiplication by a mask of 0 and 1 / (1 - p): a pass forward and one backward
     return x * keep_mask(x, p).to(x.dtype).mul_(1 / (1 - p))

@@ -69,10 +69,9 @@ class Trainer:
         groups = getattr(self.model, "parameter_groups", None)
         self.optimizer = make_optimizer(cfg, groups(cfg.lr) if groups else self.model.parameters())
         self.scheduler = make_scheduler(cfg, self.optimizer)
-        dtype = autocast_dtype(cfg, device)
-        self.amp, self.amp_dtype = dtype is not None, dtype or torch.bfloat16
+        self.amp_dtype = autocast_dtype(cfg, device)  # None: float32
         # bf16 has float32's range, so only fp16 needs loss scaling
-        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.criterion = nn.CrossEntropyLoss(weight=self._class_weights(),
                                              label_smoothing=cfg.label_smoothing)
@@ -88,7 +87,8 @@ class Trainer:
     def _forward(self, x: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype,
+                            enabled=self.amp_dtype is not None):
             return (model or self.model)(x).float()
 
     def train_epoch(self) -> tuple[float, float]:
@@ -131,7 +131,8 @@ class Trainer:
 
     @property
     def precision(self) -> str:
-        return f"{str(self.amp_dtype).removeprefix('torch.')} autocast" if self.amp else "float32"
+        dtype = self.amp_dtype
+        return f"{str(dtype).removeprefix('torch.')} autocast" if dtype else "float32"
 
     @property
     def evaluated(self) -> nn.Module:
