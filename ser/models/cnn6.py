@@ -64,9 +64,11 @@ class ReluAvgPool(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (y,) = ctx.saved_tensors
         spread = F.interpolate(grad * 0.25, scale_factor=2, mode="nearest")  # (B, C, H', W')
-        # an odd last row or column is in no window: its gradient is 0
+        # an odd last row or column is in no window: its gradient is 0. F.pad copies even when
+        # it adds nothing, a whole pass over the block's largest tensor, so only then.
         h, w = y.shape[-2:]
-        spread = F.pad(spread, (0, w - spread.shape[-1], 0, h - spread.shape[-2]))
+        if spread.shape[-2:] != (h, w):
+            spread = F.pad(spread, (0, w - spread.shape[-1], 0, h - spread.shape[-2]))
         return torch.ops.aten.threshold_backward(spread, y, 0)  # (B, C, H, W)
 
 
