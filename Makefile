@@ -55,9 +55,10 @@ test-cluster: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile config.yaml
 
+# Every benchmark's quick mode (benchmarks/quick.py: a few files, one round), one after another;
+# run a script without --quick for its measurement.
 benchmarks: $(STAMP)
-	$(BIN)/python benchmarks/features.py
-	$(BIN)/python benchmarks/loading.py
+	SER_SHARED=$(SHARED) $(BIN)/python benchmarks/quick.py
 
 # Re-pin the tested set after changing pyproject.toml's dependencies.
 lock: $(STAMP)

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/encoders.py [--files 4] [--threads 1] [--device cpu]
     .venv/bin/python benchmarks/encoders.py --run benchmarks/out/encoders/emobox_6fold
     .venv/bin/python benchmarks/encoders.py --hub [--weights-dir resources/weights]
+    .venv/bin/python benchmarks/encoders.py --quick   # ge2e and CREPE tiny on one file (a test)
 
 Times the encoders as the features rule runs them (`encoder_features` on each file's window,
 after one warm-up file that loads the weights), on `--files` real RAVDESS files, and projects the
@@ -128,9 +129,8 @@ def hub_case(kind: str, weights_dir: Path, device: str):
 def _timed_runner(encoder):
     import torch
 
-    from ser.audio import load_audio
+    from ser.audio import clip_window, load_audio
     from ser.encoders import pool
-    from ser.features.functionals import clip_window
 
     def run(paths):
         with torch.inference_mode():
@@ -185,7 +185,11 @@ def main() -> None:
                         help="time the model hub's encoders instead of the packaged ones")
     parser.add_argument("--weights-dir", type=Path, default=Path("resources/weights"))
     parser.add_argument("--out", type=Path, help="also write the table as CSV")
+    parser.add_argument("--quick", action="store_true",
+                        help="the two cheapest encoders on one file: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.files = 1
     if args.run:
         print(from_run(args.run).to_markdown(index=False, floatfmt=".3f"))
         return
@@ -196,7 +200,7 @@ def main() -> None:
     print(f"{len(files)} files, {args.threads} thread(s), device {args.device}, "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = []
-    for kind, params in [] if args.hub else CASES:
+    for kind, params in [] if args.hub else CASES[:2] if args.quick else CASES:
         try:
             how, per_file = packaged_case(kind, params, files, args.device)
         except Exception as err:  # noqa: BLE001 - e.g. a package that did not travel: go on

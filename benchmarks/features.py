@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/features.py [--corpus ../shared/data/ravdess-16k] [--ref-files 40]
     .venv/bin/python benchmarks/features.py --storage   # shard codecs / dtypes on one actor
     .venv/bin/python benchmarks/features.py --functionals-only   # the openSMILE kinds alone
+    .venv/bin/python benchmarks/features.py --quick   # 8 files, 2 reference files (a test runs it)
 
 The openSMILE functional kinds (egemaps, compare) run as the pipeline runs them: one
 `build_actor_shard` job per (kind, actor), `--threads` processes at once, against the 5-minute
@@ -10,7 +11,8 @@ budget of issue 17 for both kinds on the whole corpus; the load average is print
 since the machine is shared.
 
 Ours streams the corpus one actor at a time (decode, `extract_batches` of every kind of
-config.yaml in batches of 8 on `--threads` single-threaded workers, write the shards to a
+config.yaml's spectral and image kinds (the ones the reference computes; the pretrained
+encoders are benchmarks/encoders.py's) in batches of 8 on `--threads` single-threaded workers, write the shards to a
 temporary folder), so its memory is one actor's features whatever the corpus size.
 The reference decodes the same way and then calls, per file, what the earlier projects called:
 librosa melspectrogram + power_to_db, librosa mfcc, amplitude_to_db(|stft|, ref=np.max) and
@@ -31,17 +33,19 @@ import pywt
 import torch
 import yaml
 
-from ser.features import build_actor_shard, extract_batches, write_shard
+from ser.encoders import runs_encoder
+from ser.features import FEATURES, build_actor_shard, extract_batches, write_shard
 from ser.features.functionals import is_functional
 from ser.features.shards import load_waves
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def corpus_csv(corpus: Path, out: Path) -> Path:
+def corpus_csv(corpus: Path, out: Path, limit: int | None = None) -> Path:
+    """metadata.csv of the corpus's files (the first `limit` of them when given)."""
     import pandas as pd
 
-    files = sorted(corpus.glob("Actor_*/*.flac"))
+    files = sorted(corpus.glob("Actor_*/*.flac"))[:limit]
     rows = [{"path": str(p), "file": p.stem, "actor": int(p.parent.name[6:])} for p in files]
     pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
     return out / "metadata.csv"
@@ -128,7 +132,8 @@ def reference_one(x: np.ndarray, sr: int, f: dict) -> None:
 def run_reference(csv: Path, cfg: dict, n_files: int) -> tuple[float, int]:
     import pandas as pd
 
-    paths = pd.read_csv(csv)["path"].tolist()[:: max(1, 1440 // n_files)][:n_files]
+    paths = pd.read_csv(csv)["path"].tolist()
+    paths = paths[:: max(1, len(paths) // n_files)][:n_files]
     t0 = time.perf_counter()
     for p in paths:
         x = load_waves([p], cfg["audio"])[0].numpy()
@@ -171,13 +176,18 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--storage", action="store_true")
     ap.add_argument("--functionals-only", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="the first 8 files of the corpus and 2 reference files: a smoke run")
     args = ap.parse_args()
+    if args.quick:
+        args.ref_files = 2
     torch.set_num_threads(args.threads)
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     functional = {k: v for k, v in cfg["features"].items() if is_functional(k)}
-    cfg["features"] = {k: v for k, v in cfg["features"].items() if k not in functional}
+    cfg["features"] = {k: v for k, v in cfg["features"].items()
+                       if k in FEATURES and not runs_encoder(k)}
     with tempfile.TemporaryDirectory() as tmp:
-        csv = corpus_csv(args.corpus, Path(tmp))
+        csv = corpus_csv(args.corpus, Path(tmp), 8 if args.quick else None)
         if args.storage:
             return storage(csv, cfg, Path(tmp))
         run_functionals(csv, {**cfg, "features": functional}, Path(tmp), args.threads)

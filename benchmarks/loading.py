@@ -8,6 +8,7 @@ launched it. Goal: data time under 5 % of the epoch.
 
     .venv/bin/python benchmarks/loading.py --corpus ../shared/data/ravdess-16k --actors 1-6
     .venv/bin/python benchmarks/loading.py --model cnnx --device cuda      # a registry model
+    .venv/bin/python benchmarks/loading.py --quick   # actors 1-3, one epoch, no warm-up (a test)
 
 Features are extracted once into --workdir (default: a temporary folder) with the pipeline's own
 `build_actor_shard` and the parameters of config.yaml.
@@ -117,7 +118,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default=None, help="default: cuda when available")
     parser.add_argument("--workdir", type=Path, default=None, help="feature cache folder")
+    parser.add_argument("--quick", action="store_true",
+                        help="actors 1-3 and one timed epoch without a warm-up: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.actors = "1-3"
     logging.basicConfig(level=logging.WARNING)
     device = resolve_device(args.device)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ser-loading-"))
@@ -129,7 +134,8 @@ def main() -> None:
     data = FoldData.from_files(shards, metadata_csv, folds_csv, 1, "emotion", spec).to(device)
     cfg = TrainConfig(batch_size=args.batch_size, device=str(device))
     trainer = Trainer(model, data, cfg, device)
-    timed_epoch(trainer, device)  # warm-up: kernel selection, allocator, lazy initialisation
+    if not args.quick:  # warm-up: kernel selection, allocator, lazy initialisation
+        timed_epoch(trainer, device)
     waiting, computing, n = timed_epoch(trainer, device)
     total = waiting + computing
     print(f"model {args.model} on {device}, {len(data.splits['train'])} training files, "

@@ -2,10 +2,12 @@
 Snakemake `script:` job does, against the extraction of one actor's shard of each kind.
 
     .venv/bin/python benchmarks/startup.py [--corpus ../shared/data/ravdess-16k] [--repeat 3]
+    .venv/bin/python benchmarks/startup.py --quick   # log-mel only, one interpreter (a test)
 
 Both are measured side by side on the same machine state: the start-up as the median wall time
 of `--repeat` fresh interpreters importing what scripts/features.py imports, the work as
-`build_actor_shard` of real actor 1 for each kind of config.yaml, in this process, warm. The last
+`build_actor_shard` of real actor 1 for each kind of config.yaml that no pretrained encoder
+computes (those cost seconds per file: benchmarks/encoders.py), in this process, warm. The last
 lines project both DAG shapes on the full corpus (24 actors): one job per (actor, kind) against
 one job per kind.
 """
@@ -60,11 +62,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared/data/ravdess-16k")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--kinds", nargs="+", help="default: config.yaml's kinds no encoder runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="log-mel only and one fresh interpreter: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.kinds, args.repeat = ["logmel"], 1
     import torch
+
+    from ser.encoders import runs_encoder
 
     torch.set_num_threads(1)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["features"] = {k: v for k, v in config["features"].items()
+                          if k in (args.kinds or []) or not (args.kinds or runs_encoder(k))}
     with tempfile.TemporaryDirectory() as tmp:
         work = work_seconds(args.corpus, config, Path(tmp))
     start = startup_seconds(args.repeat)

@@ -21,6 +21,7 @@ seconds per epoch, and `speed-up: Nx` of the path config.yaml now takes on this 
 path before.
 
     .venv/bin/python benchmarks/train_speed.py --threads 1 --rounds 3
+    .venv/bin/python benchmarks/train_speed.py --quick   # before and now, 64 examples, 1 round
 """
 from __future__ import annotations
 
@@ -126,10 +127,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a job's)")
     parser.add_argument("--rounds", type=int, default=2, help="timed epochs per candidate")
     parser.add_argument("--candidates", nargs="+", default=CANDIDATES, help=f"of {CANDIDATES}")
+    parser.add_argument("--quick", action="store_true",
+                        help="the path before and config.yaml's, 64 examples, one round: a smoke "
+                             "run")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.candidates = 1, []
     torch.set_num_threads(args.threads)
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-    cfg, data = recipe(config), fold_data()
+    cfg, data = recipe(config), fold_data(64 if args.quick else 1080)
     config_path = NOW if autocast_dtype(cfg, torch.device("cpu")) else FP32_NOW
     print(f"cnn6 ({get_spec('cnn6').input}), recipe {cfg.optimizer} lr {cfg.lr} batch "
           f"{cfg.batch_size} crop {cfg.crop_frames} ema {cfg.ema}; {args.threads} thread(s), "

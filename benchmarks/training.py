@@ -10,6 +10,7 @@ time per example of each: how much an epoch of the larger or smaller batch costs
 
     python benchmarks/training.py                       # CNN-X, 1D-CNN-LSTM, Kaggle 1-D CNN
     python benchmarks/training.py --models cnnx --threads 2 --steps 10
+    python benchmarks/training.py --quick              # one step, one round (a test runs it)
     python benchmarks/training.py --models cnn6 --frames 160 --batches 32 16 --threads 1
 """
 from __future__ import annotations
@@ -107,7 +108,11 @@ def main() -> None:
                         help="time frames of a resized input (training crops); others ignore it")
     parser.add_argument("--batches", type=int, nargs=2, metavar=("A", "B"),
                         help="time the trainer's step per example at two batch sizes instead")
+    parser.add_argument("--quick", action="store_true",
+                        help="CNN-X, one step, one round: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.models, args.steps, args.rounds = ["cnnx"], 1, 1
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} CPU threads, "
           f"batch {' and '.join(map(str, args.batches or [args.batch]))}"

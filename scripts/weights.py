@@ -7,7 +7,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/..")  # `ser` of this checkout, in an
 from ser.logs import job_log
 
 with job_log(snakemake.log[0], "weights") as log:
-    from ser.models.weight_files import WeightFile, fetch
+    from ser.weight_files import WeightFile, fetch
 
     # a hub file's name is its path in the hub's cache layout, below the cache folder
     path = fetch(WeightFile(**snakemake.params.record), Path(snakemake.params.cache_dir))

@@ -1,6 +1,6 @@
-"""`python -m ser`: the `ser` command (ser/cli.py)."""
+"""`python -m ser`: the `ser` command (ser/use/cli.py)."""
 import sys
 
-from ser.cli import main
+from ser.use.cli import main
 
 sys.exit(main())

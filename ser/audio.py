@@ -129,6 +129,12 @@ def load_audio(
     return wave, LoadInfo(int(rate), header.channels, data.shape[1] > 1, resampled)
 
 
+def clip_window(wave: np.ndarray, sample_rate: int, offset: float, duration: float) -> np.ndarray:
+    """`duration` seconds from `offset` on, shorter when the clip ends first (never padded)."""
+    start = int(round(offset * sample_rate))
+    return wave[start:start + int(round(duration * sample_rate))]
+
+
 def fix_length(x: np.ndarray, sample_rate: int, offset: float, duration: float) -> np.ndarray:
     """Skip `offset` seconds, keep `duration` seconds, zero-pad the end when the file is shorter.
 

@@ -14,7 +14,7 @@ from ser.audio import load_audio
 from ser.encoders import get_encoder, load_encoder, weight_path
 from ser.encoders.crepe import crepe_frames
 from ser.features.extract import extract
-from ser.features.functionals import clip_window
+from ser.audio import clip_window
 from ser.models import build_model
 from ser.train.run import TrainJob, run_training
 

@@ -16,7 +16,7 @@ from ser.audio import load_audio
 from ser.encoders import (EncoderWeightsError, encoder_features, get_encoder, load_encoder,
                           weight_path)
 from ser.features.extract import check_params
-from ser.features.functionals import clip_window
+from ser.audio import clip_window
 from ser.features.shards import build_actor_shard, read_shards, shard_layers
 
 AUDIO = {"sample_rate": 16000, "offset": 0.0, "duration": 4.0}

@@ -14,9 +14,10 @@ import yaml
 from conftest import REPO
 from ser.audio import fix_length, load_audio
 from ser.encoders import is_encoder
-from ser.export import build_raw_input, export_model, fresh_model, try_onnx
+from ser.use.export import export_model
+from ser.use.export_torch import build_raw_input, fresh_model, try_onnx
 from ser.models import get_spec, list_models
-from ser.trained import load_trained
+from ser.use.load import load_trained
 
 MODEL = "kaggle_cnn1d"
 
@@ -74,12 +75,12 @@ def test_every_registry_model_exports_to_onnx_and_agrees_on_real_files(arch, rav
 
 def test_a_model_onnx_cannot_hold_is_exported_as_torchscript(use_run, ravdess16k, tmp_path,
                                                              monkeypatch):
-    import ser.export
+    import ser.use.export_torch
 
     def fails(*args, **kwargs):
         raise RuntimeError("unsupported operator")
 
-    monkeypatch.setattr(ser.export.torch.onnx, "export", fails)
+    monkeypatch.setattr(ser.use.export_torch.torch.onnx, "export", fails)
     model_pt = use_run / "results/models" / MODEL / "fold_2/model.pt"
     written = export_model(model_pt, tmp_path / "export")
     assert [p.name for p in written] == ["model.ts.pt", "preprocessing.json"]

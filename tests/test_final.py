@@ -59,7 +59,7 @@ def test_final_model_and_its_card(use_run):
 def test_a_linear_final_model_its_card_and_its_predictions(use_run, ravdess16k, tmp_path):
     """Issue 33: egemaps_lr's final model is refitted on every final actor with C chosen by the
     same inner cross-validation, gets its card, and `ser predict` serves it."""
-    from ser.cli import main
+    from ser.use.cli import main
 
     final = use_run / "results/final/egemaps_lr"
     metrics = json.loads((final / "metrics.json").read_text())

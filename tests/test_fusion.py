@@ -144,7 +144,7 @@ def test_identical_members_tie_at_equal_weights(corpus, two_members, tmp_path):
 def test_a_fusion_without_its_members_models_is_named_in_one_line(corpus, two_members, tmp_path,
                                                                    capsys, ravdess16k, command):
     """These members are predictions tables only: the fusion names the member model it lacks."""
-    from ser.cli import main
+    from ser.use.cli import main
 
     run_fusion(fusion_job(corpus, two_members, 1, tmp_path / "f"), LOG)
     model = tmp_path / "f" / "model.json"

@@ -21,9 +21,9 @@ from conftest import run_snakemake
 from ser.audio import load_audio
 from ser.encoders import (EncoderWeightsError, encoder_features, get_encoder, hub_weight_files,
                           identity)
-from ser.features.functionals import clip_window
+from ser.audio import clip_window
 from ser.features.shards import encoder_attrs
-from ser.models.weight_files import WeightsUnavailableError, fetch, first_fetch_record
+from ser.weight_files import WeightsUnavailableError, fetch, first_fetch_record
 from weights_server import serve
 
 HUB = ("wav2vec2_base", "hubert_base", "wavlm_base_plus", "whisper_base")

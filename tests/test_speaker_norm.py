@@ -93,7 +93,7 @@ def test_training_records_speaker_norm_and_predict_and_export_refuse_it(
         shards: dict, tmp_path: Path, capsys, command: str) -> None:
     """End to end from a trained fold: the training job (as rule train runs it) writes the flag
     into the checkpoint, and the CLI refuses the model in one line."""
-    from ser.cli import main
+    from ser.use.cli import main
     from ser.train.outputs import load_checkpoint
     from ser.train.run import TrainJob, run_training
 

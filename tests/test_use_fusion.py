@@ -23,7 +23,7 @@ def fold_dir(run: Path, model: str, fold: int = 1) -> Path:
 
 
 def test_ser_predict_gives_the_fold_fusions_predictions(use_run, ravdess16k, tmp_path):
-    from ser.cli import main
+    from ser.use.cli import main
 
     expected = pd.read_csv(fold_dir(use_run, FUSION) / "predictions.csv")
     files = [next(ravdess16k.glob(f"Actor_*/{f}.flac")) for f in expected["file"]]
@@ -43,9 +43,9 @@ def member_probabilities_by_onnx(export: Path, trained, files: list[Path]) -> di
     import onnxruntime as ort
 
     from ser.audio import load_audio
-    from ser.export import build_raw_input
-    from ser.predict import windows
-    from ser.trained import LinearTrained
+    from ser.use.export_torch import build_raw_input
+    from ser.use.predict import windows
+    from ser.use.trained import LinearTrained
 
     probs = {}
     for name, _, member in trained.members:
@@ -61,10 +61,10 @@ def member_probabilities_by_onnx(export: Path, trained, files: list[Path]) -> di
 
 
 def test_the_fusion_export_agrees_with_ser_predict(use_run, ravdess16k, tmp_path):
-    from ser.export import export_model
-    from ser.export_fusion import fuse_exported
-    from ser.predict import score_file
-    from ser.trained import load_trained
+    from ser.use.export import export_model
+    from ser.use.export_fusion import fuse_exported
+    from ser.use.predict import score_file
+    from ser.use.load import load_trained
 
     model = fold_dir(use_run, FUSION) / "model.json"
     written = export_model(model, tmp_path / "exported")
@@ -131,7 +131,7 @@ def test_a_copy_of_the_release_48k_stereo_wav_is_scored_as_the_16k_flac(use_run,
     model."""
     import librosa
 
-    from ser.cli import main
+    from ser.use.cli import main
 
     flacs = sorted((ravdess16k / "Actor_01").glob("*.flac"))[:3]
     release = tmp_path / "Audio_Speech_Actors_01-24" / "Actor_01"

@@ -36,7 +36,7 @@ def fold(tmp_path_factory, ravdess16k: Path) -> dict:
 
 
 def test_ser_predict_gives_the_folds_predictions(fold, tmp_path, capsys):
-    from ser.cli import main
+    from ser.use.cli import main
 
     pred = pd.read_csv(fold["out"] / "predictions.csv")
     meta = fold["meta"].set_index("file")
@@ -54,8 +54,8 @@ def test_ser_predict_gives_the_folds_predictions(fold, tmp_path, capsys):
 def test_the_onnx_export_agrees_with_ser_predict(fold, tmp_path):
     import onnxruntime as ort
 
-    from ser.export import export_model
-    from ser.trained import load_trained
+    from ser.use.export import export_model
+    from ser.use.load import load_trained
 
     written = export_model(fold["out"] / "model.npz", tmp_path)
     assert [p.name for p in written] == ["model.onnx", "preprocessing.json"]
@@ -75,7 +75,7 @@ def test_a_speaker_normalised_linear_model_is_refused(fold, tmp_path, capsys):
     model.npz records it and `ser predict` refuses it in one line."""
     import json
 
-    from ser.cli import main
+    from ser.use.cli import main
 
     assert json.loads(str(np.load(fold["out"] / "model.npz")["info"]))["preprocessing"][
         "features"] == {"compare": {"params": {}, "stretch_frames": 0}}

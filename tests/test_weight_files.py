@@ -14,7 +14,7 @@ from torchvision import models as tvm
 from ser.models import WeightsUnavailableError, build_model
 from ser.models.panns import checkpoint_file
 from ser.models.registry import required_weights
-from ser.models.weight_files import WeightFile, fetch
+from ser.weight_files import WeightFile, fetch
 from weights_server import serve
 
 RESNET18 = "resnet18-f37072fd.pth"

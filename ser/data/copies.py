@@ -11,6 +11,7 @@ guessed: the error names the copies and asks for `ravdess.source` to be set to o
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# a copy's actor folders (Actor_01 ... Actor_24), which ser.data.ravdess checks names against too
+ACTOR_DIR = re.compile(r"^actor_(\d{1,2})$", re.IGNORECASE)
 FILES_PER_ACTOR = 60  # the speech release: 8 emotions, 2 intensities (neutral 1), 2 x 2 takes
 SHOWN = 3             # differing files listed on the console; the job's log gets them all
 
@@ -65,10 +68,8 @@ class CorpusCopiesError(ValueError):
 
 def copy_root(path: Path, root: Path) -> Path | None:
     """The folder holding the Actor_XX folder `path` lies in; None outside any Actor_XX."""
-    from ser.data.ravdess import _ACTOR_DIR
-
     for parent in path.parents:
-        if _ACTOR_DIR.match(parent.name):
+        if ACTOR_DIR.match(parent.name):
             return parent.parent
         if parent == root:
             return None

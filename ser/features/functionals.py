@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ser.audio import AudioError, load_audio
+from ser.audio import AudioError, clip_window, load_audio
 
 # kind -> openSMILE feature set; the number of functionals each has
 FUNCTIONAL_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
@@ -52,12 +52,6 @@ def _smile(kind: str):
 
     return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, FUNCTIONAL_SETS[kind]),
                            feature_level=opensmile.FeatureLevel.Functionals)
-
-
-def clip_window(wave: np.ndarray, sample_rate: int, offset: float, duration: float) -> np.ndarray:
-    """`duration` seconds from `offset` on, shorter when the clip ends first (never padded)."""
-    start = int(round(offset * sample_rate))
-    return wave[start:start + int(round(duration * sample_rate))]
 
 
 def functionals_of(wave: np.ndarray, sample_rate: int, kind: str, path: str = "<signal>"

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ser.models.registry import InputSpec, ModelSpec, register
-from ser.models.weight_files import from_hub_url
+from ser.weight_files import from_hub_url
 from ser.models.weights import (describe, fetch, file_description, load_strict, read_state_dict,
                                 sha256_prefix)
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ser.models.registry import InputSpec, ModelSpec, register
-from ser.models.weight_files import WeightFile
+from ser.weight_files import WeightFile
 from ser.models.weights import describe, fetch, file_description, load_strict, read_state_dict
 
 ZENODO = "https://zenodo.org/records/3987831/files/"

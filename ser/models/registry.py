@@ -157,7 +157,7 @@ def build_model(name: str, n_classes: int, pretrained: str = "none",
     path to a local weights file; `cache_dir` is where downloaded weights live (config
     `weights.cache_dir`). Raises ValueError for unknown names, options or hyper-parameters.
     """
-    from ser.models.weights import resolve_cache_dir
+    from ser.weight_files import resolve_cache_dir
 
     spec = get_spec(name)
     if n_classes < 1:

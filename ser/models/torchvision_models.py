@@ -22,7 +22,7 @@ from torchvision import models as tvm
 from ser.models.attention import UVectorAttention
 from ser.models.dchung_recipe import LOGMEL_IMAGE, dchung_defaults
 from ser.models.registry import ModelSpec, register
-from ser.models.weight_files import from_hub_url
+from ser.weight_files import from_hub_url
 from ser.models.weights import describe, load_strict, torchvision_state_dict
 
 SOURCE = "dchung1209/RAVDESS (PyTorch); torchvision ImageNet weights"

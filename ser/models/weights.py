@@ -4,13 +4,12 @@
 `audioset` (the PANNs checkpoints on Zenodo record 3987831) or a path to a local file. Downloads
 go into `cache_dir` (config `weights.cache_dir`); a file that is neither cached nor downloadable
 raises `WeightsUnavailableError` naming the file to place and where; every file is verified
-(ser.models.weight_files). Nothing ever falls back to
+(ser.weight_files). Nothing ever falls back to
 random weights. Every loaded file is loaded with strict keys, apart from the head the caller
 replaces, and with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -18,11 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ser.models.weight_files import WeightsUnavailableError, digest, fetch, from_hub_url
+from ser.weight_files import WeightsUnavailableError, digest, fetch, from_hub_url
 
 __all__ = ["WeightsUnavailableError", "fetch"]  # re-exported: the loaders' one import
-
-DEFAULT_CACHE_DIR = Path("resources") / "weights"
 
 # PANNs checkpoints carry their sampler's numpy state beside the weights; these data-only numpy
 # types (no code) are what that state needs, under numpy 1 and numpy 2 module names.
@@ -33,11 +30,6 @@ _NUMPY_SAFE = [(_reconstruct, "numpy.core.multiarray._reconstruct"),
                np.dtypes.Float64DType, np.dtypes.Float32DType, np.dtypes.UInt32DType,
                (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
                (np._core.multiarray.scalar, "numpy._core.multiarray.scalar")]
-
-
-def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
-    """`cache_dir`, else $SER_WEIGHTS_DIR, else resources/weights (the config default)."""
-    return Path(cache_dir or os.environ.get("SER_WEIGHTS_DIR") or DEFAULT_CACHE_DIR)
 
 
 def sha256_prefix(path: Path, n: int = 12) -> str:

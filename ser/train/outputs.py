@@ -67,7 +67,7 @@ def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    if path.suffix == ".json":  # rule fuse's models: ser.trained.load_trained reads them
+    if path.suffix == ".json":  # rule fuse's models: ser.use.load.load_trained reads them
         raise CheckpointError(f"{path}: a fusion model, not a torch checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)

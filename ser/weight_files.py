@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 # torch.hub's convention: `<name>-<first hex digits of the SHA-256>.<ext>`
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 CHUNK = 1 << 20
+DEFAULT_CACHE_DIR = Path("resources") / "weights"
+
+
+def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
+    """`cache_dir`, else $SER_WEIGHTS_DIR, else resources/weights (the config default)."""
+    return Path(cache_dir or os.environ.get("SER_WEIGHTS_DIR") or DEFAULT_CACHE_DIR)
 
 
 class WeightsUnavailableError(RuntimeError):

@@ -1,4 +1,4 @@
-"""`ser export`: a trained model as ONNX (TorchScript when ONNX cannot hold it) beside a JSON of
+"""`ser export` of a torch model.pt: ONNX (TorchScript when ONNX cannot hold it) beside a JSON of
 the preprocessing it expects.
 
 The exported graph takes the model input before normalisation (the stored features, resized and
@@ -23,8 +23,11 @@ from torch import nn
 
 from ser import __version__
 from ser.io import atomic_file
-from ser.trained import LinearTrained, TrainedModel, load_trained
-from ser.trained_fusion import FusionTrained
+from ser.models import build_model, get_spec
+from ser.models.registry import InputSpec
+from ser.train.data import build_input
+from ser.train.normalise import Normaliser
+from ser.use.trained import TrainedModel
 
 TOLERANCE = 1e-4
 OPSET = 18
@@ -52,8 +55,6 @@ def example_input(trained: TrainedModel, n: int = 2, seconds: float | None = Non
 
 
 def build_raw_input(trained: TrainedModel, waves: list[np.ndarray]) -> torch.Tensor:
-    from ser.train.data import build_input
-
     raw = trained.features(waves)
     return build_input({k: v.float() for k, v in raw.items()}, trained.spec).cpu()
 
@@ -138,20 +139,8 @@ def preprocessing_json(trained: TrainedModel, exported: dict, model_file: str) -
     }
 
 
-def export_model(model_pt: str | Path, out_dir: str | Path) -> list[Path]:
-    """model.onnx (or model.ts.pt) and preprocessing.json in `out_dir` (a fusion: one folder
-    per member and fusion.json, ser.export_fusion); returns their paths."""
-    trained = load_trained(model_pt, "cpu")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(trained, LinearTrained):
-        from ser.export_linear import export_linear
-
-        return export_linear(trained, out_dir)
-    if isinstance(trained, FusionTrained):
-        from ser.export_fusion import export_fusion
-
-        return export_fusion(trained, out_dir)
+def export_torch(trained: TrainedModel, out_dir: Path) -> list[Path]:
+    """model.onnx (or model.ts.pt) and preprocessing.json in `out_dir`."""
     staged = out_dir / ".model.onnx.tmp"  # renamed into place only once onnxruntime agrees
     exported = try_onnx(trained, staged)
     if exported is not None:
@@ -170,10 +159,6 @@ def export_model(model_pt: str | Path, out_dir: str | Path) -> list[Path]:
 def fresh_model(arch: str, features: dict, audio: dict, n_classes: int = 8) -> TrainedModel:
     """A randomly initialised registry model with the given feature and audio settings (as
     config.yaml's `features` and `audio`), to check what exports without training anything."""
-    from ser.models import build_model, get_spec
-    from ser.models.registry import InputSpec
-    from ser.train.normalise import Normaliser
-
     spec = get_spec(arch)
     hparams = {}
     if "n_frames" in spec.defaults and spec.input.size is None:  # as run.with_data_shape does
@@ -191,7 +176,7 @@ def fresh_model(arch: str, features: dict, audio: dict, n_classes: int = 8) -> T
 
 
 def main() -> None:
-    """`python -m ser.export [MODELS...]`: the format each registry model exports to (random
+    """`python -m ser.use.export_torch [MODELS...]`: the format each registry model exports to (random
     init with seed 0, config.yaml's features, an export per model in a temporary folder)."""
     import sys
     import tempfile

@@ -16,7 +16,7 @@ import numpy as np
 
 from ser import __version__
 from ser.io import atomic_file
-from ser.trained import LinearTrained
+from ser.use.trained import LinearTrained
 
 OPSET = 17
 
@@ -66,7 +66,7 @@ def export_linear(trained: LinearTrained, out_dir: Path) -> list[Path]:
               "features": trained.preprocessing["features"],
               "input": {"name": "features", "shape": ["batch", int(trained.model.coef.shape[1])],
                         "made_by": f"{trained.kind} of the window without zero padding "
-                                   "(ser.trained.window_features)"},
+                                   "(ser.use.trained.window_features)"},
               "standardisation": {"applied": "inside the graph"}}
     with atomic_file(meta) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")

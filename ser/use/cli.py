@@ -47,9 +47,9 @@ def _fail(lines: list[tuple[str, str]], limit: int = 20) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from ser.predict import (MIN_SECONDS, audio_files, predict_files, score_table,
-                             validation_note, write_table)
-    from ser.trained import load_trained
+    from ser.use.load import load_trained
+    from ser.use.predict import (MIN_SECONDS, audio_files, predict_files, score_table,
+                                 validation_note, write_table)
 
     if not 0 < args.hop <= 1:
         raise ValueError(f"--hop must be in (0, 1], got {args.hop}")
@@ -74,7 +74,7 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from ser.export import export_model
+    from ser.use.export import export_model
 
     written = export_model(args.model, args.out_dir)
     for path in written:

@@ -22,8 +22,8 @@ import soundfile as sf
 
 from ser.audio import AudioError, fix_length, load_audio
 from ser.io import atomic_file
-from ser.trained import LinearTrained, TrainedModel
-from ser.trained_fusion import FusionTrained
+from ser.use.load import model_file
+from ser.use.trained import FusionTrained, LinearTrained, TrainedModel
 
 # Shorter recordings are refused rather than padded into a window of near silence: 0.5 s holds
 # about one word, and the shortest RAVDESS clip lasts about 3 s.
@@ -163,8 +163,6 @@ def write_table(table: pd.DataFrame, out: str | Path) -> None:
 def validation_note(model: str | Path) -> str | None:
     """One line: the model's scores on its validation actors' files (from the metrics.json
     beside it), which is what it can be trusted to do on new speakers; None without them."""
-    from ser.trained import model_file
-
     path = model_file(model).with_name("metrics.json")
     try:
         m = json.loads(path.read_text())

@@ -1,6 +1,7 @@
-"""A trained model.pt back in memory, fed new audio exactly as its training data was made.
+"""Trained models in memory, one class per family, each fed new audio exactly as its training
+data was made (ser.use.load rebuilds them from their files).
 
-Everything comes from the checkpoint (`ser.train.outputs.load_checkpoint`): the architecture and
+A torch model.pt comes back as a `TrainedModel`; everything comes from the checkpoint (`ser.train.outputs.load_checkpoint`): the architecture and
 the keywords it was built with, the weights, the class names, the training split's normaliser and
 how the shards were made (sample rate, offset, duration or stretch, feature parameters). The
 features themselves are computed by the pipeline's own code (`ser.audio`, `ser.features.extract`,
@@ -11,7 +12,9 @@ probabilities that fold's predictions.csv holds.
 A linear model's model.npz (the classical family and the `_lr` heads on pretrained encoders,
 rule train_classical) comes back as a `LinearTrained` with the same interface: its arrays, and
 the openSMILE functionals or the encoder's pooled layers of each window, made as the features
-rule makes them (over the unpadded window).
+rule makes them (over the unpadded window). A fusion's model.json comes back as a
+`FusionTrained`: its members, each one of the two above, and the weights chosen on validation
+actors.
 """
 from __future__ import annotations
 
@@ -22,42 +25,30 @@ import numpy as np
 import torch
 from torch import nn
 
+from ser.encoders import at_rate, get_encoder, is_encoder, load_encoder, pool
 from ser.features.extract import extract_all
+from ser.features.functionals import functionals_of, is_functional
 from ser.features.shards import stretched_clip
+from ser.models.fusion import weighted_average
 from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
-from ser.train.config import resolve_device
-from ser.train.outputs import CheckpointError, load_checkpoint
-
-
-SPEAKER_NORM = ("trained with speaker normalisation (training.speaker_norm), so each input needs "
-                "its speaker's statistics, which ser predict and ser export do not compute: use a "
-                "model trained with speaker_norm: false")
 
 
 def window_features(kind: str, params: dict, windows: list[np.ndarray], sample_rate: int,
                     device: torch.device) -> np.ndarray:
     """(windows, F) of a kind stored as one vector per file (openSMILE functionals, an
     encoder's pooled layers), from windows cut as the features rule cuts its clips."""
-    from ser.encoders import is_encoder
-    from ser.features.functionals import functionals_of
-
     if is_encoder(kind):
-        from ser.encoders import _at_rate, get_encoder, load_encoder, pool
-
         run, rate = load_encoder(kind, params, device), get_encoder(kind).sample_rate
         with torch.inference_mode():
-            return np.stack([pool(run(_at_rate(w, sample_rate, rate, "<window>")))
+            return np.stack([pool(run(at_rate(w, sample_rate, rate, "<window>")))
                              for w in windows])
     return np.stack([functionals_of(w, sample_rate, kind) for w in windows])
 
 
 def vector_kind(kind: str) -> bool:
     """A kind stored as one vector per file of its unpadded window (not frames of a padded one)."""
-    from ser.encoders import is_encoder
-    from ser.features.functionals import is_functional
-
     return is_functional(kind) or is_encoder(kind)
 
 
@@ -145,67 +136,21 @@ class LinearTrained(Windowed):
         return self.model.probabilities(self.features(windows))
 
 
-def load_linear(path: str | Path, device: str | torch.device | None = None) -> LinearTrained:
-    """A model.npz of rule train_classical or final_train_classical."""
-    import json
-
-    from ser.models.classical import load_npz
-
-    path = Path(path)
-    try:
-        model, classes = load_npz(path)
-        with np.load(path, allow_pickle=False) as npz:
-            info = json.loads(str(npz["info"])) if "info" in npz else {}
-    except (OSError, ValueError, KeyError) as err:
-        raise CheckpointError(f"{path}: not a readable model.npz ({err})") from err
-    if "preprocessing" not in info:
-        raise CheckpointError(f"{path}: made by an older ser, without the record of how its "
-                              f"features were made; retrain it to use it outside the run")
-    if info.get("speaker_norm"):
-        raise CheckpointError(f"{path}: {SPEAKER_NORM}")
-    return LinearTrained(model, classes, info["preprocessing"], info, resolve_device(device))
 
 
-MODEL_FILES = ("model.pt", "model.npz", "model.json")
+@dataclass
+class FusionTrained:
+    """A fusion's members (name, model file, loaded model), their weights and the classes.
 
+    It scores a recording as the fuse rule scored a fold's files: each member the whole
+    recording its own way (its own sample rate, window and features; windows averaged over a
+    long recording), then the weighted average of the members' probabilities."""
 
-def model_file(path: str | Path) -> Path:
-    """`path`, or the model file in a fold's or final model's folder."""
-    path = Path(path)
-    if not path.is_dir():
-        return path
-    found = [path / name for name in MODEL_FILES if (path / name).exists()]
-    if len(found) != 1:
-        raise CheckpointError(f"{path}: a model folder holds one of {', '.join(MODEL_FILES)}; "
-                              f"found {[p.name for p in found] or 'none'}")
-    return found[0]
+    members: list[tuple[str, Path, TrainedModel | LinearTrained]]
+    weights: list[float]
+    classes: list[str]
+    info: dict
 
-
-def load_trained(path: str | Path, device: str | torch.device | None = None):
-    """Rebuild the model of a model.pt (no pretrained weights fetched: the checkpoint holds
-    them all) on `device` (the GPU when there is one), a linear model.npz or a fusion's
-    model.json (ser.trained_fusion), given the file or its folder."""
-    from ser.models import build_model
-
-    path = model_file(path)
-    if path.suffix == ".npz":
-        return load_linear(path, device)
-    if path.suffix == ".json":
-        from ser.trained_fusion import load_fusion
-
-        return load_fusion(path, device)
-    ckpt = load_checkpoint(path)
-    info, device = ckpt["info"], resolve_device(device)
-    if info.get("speaker_norm"):
-        raise CheckpointError(f"{path}: {SPEAKER_NORM}")
-    model = build_model(info["arch"], len(ckpt["classes"]), "none", **info["build_hparams"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.to(device)
-    model.eval()
-    size = ckpt["input"]["size"]
-    norm = ckpt["normaliser"]
-    normaliser = Normaliser() if norm["axis"] < 0 else Normaliser(norm["axis"], norm["mean"],
-                                                                   norm["std"])
-    spec = InputSpec(tuple(ckpt["input"]["features"]), None if size is None else tuple(size))
-    return TrainedModel(model, list(ckpt["classes"]), spec, normaliser, info["preprocessing"],
-                        info, device)
+    def fuse(self, member_probs: list[np.ndarray]) -> np.ndarray:
+        """sum_m w_m p_m of the members' (files, classes) probabilities, in member order."""
+        return weighted_average(self.weights, member_probs)

@@ -10,25 +10,26 @@ runner kept here, or with the one line of arithmetic fusion.json states.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ser import __version__
 from ser.io import atomic_file
-from ser.trained_fusion import FusionTrained
+from ser.use.trained import FusionTrained
 
 FUSION_FILE = "fusion.json"
 
 
-def export_fusion(fusion: FusionTrained, out_dir: Path) -> list[Path]:
-    """<member>/ for each member and fusion.json in `out_dir`; returns the paths written."""
-    from ser.export import export_model
-
+def export_fusion(fusion: FusionTrained, out_dir: Path,
+                  export_member: Callable[[object, Path], list[Path]]) -> list[Path]:
+    """<member>/ for each member and fusion.json in `out_dir`; returns the paths written.
+    `export_member(trained, folder)` exports one member by its family (ser.use.export passes
+    its own dispatch, so this module need not import it)."""
     written = []
-    for name, file, _ in fusion.members:
-        written += export_model(file, out_dir / name)
+    for name, _, trained in fusion.members:
+        written += export_member(trained, out_dir / name)
     record = {"format": "late fusion", "ser_version": __version__, "classes": fusion.classes,
               "members": [{"name": name, "folder": name, "weight": w}
                           for (name, _, _), w in zip(fusion.members, fusion.weights)],
