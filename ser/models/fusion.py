@@ -105,6 +105,22 @@ class LateFusion:
             raise ValueError("the fusion is not fitted")
         return weighted_average(self.weights, member_probs)
 
+    def cross_fitted(self, member_probs: Sequence[np.ndarray], y: np.ndarray,
+                     groups: np.ndarray, n_classes: int) -> np.ndarray | None:
+        """Each group's (validation actor's) fused probabilities under weights chosen on the
+        other groups' files: a validation score that no weighting was chosen on, of the same
+        kind as every other model's (issue 42). None with fewer than 2 groups."""
+        groups = np.asarray(groups)
+        if len(set(groups.tolist())) < 2:
+            return None
+        out = np.zeros((len(groups), n_classes))
+        for group in sorted(set(groups.tolist())):
+            held = groups == group
+            other = LateFusion(self.members, self.step).fit(
+                [np.asarray(p)[~held] for p in member_probs], np.asarray(y)[~held], n_classes)
+            out[held] = other.probabilities([np.asarray(p)[held] for p in member_probs])
+        return out
+
 
 def run_members(name: str, hparams: Mapping, run_models: Sequence[str],
                 n_val_actors: int) -> list[str]:
