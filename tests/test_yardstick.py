@@ -141,3 +141,20 @@ def test_every_models_validation_ua_is_measured_on_the_folds_validation_actors(u
             if model == "egemaps_lr":
                 assert set(metrics["inner_actors"]) == set(
                     rows.loc[rows["split"] == "train", "actor"])
+
+
+def test_the_first_sentence_names_a_recipe_cut_for_cost(tmp_path, ravdess16k):
+    """The laptop preset cuts cnn6 to 40 epochs (report.cost_settings): the report's answer in
+    short says so when that model answers, in under 60 words."""
+    from ser.report.answer import first_sentence
+
+    run = build_run(tmp_path, ravdess16k, "emobox_6fold")
+    run.config["report"] = {"cost_settings": {"kaggle_cnn1d": "40 epochs instead of 100"}}
+    metrics_csv = run.root / "results" / "metrics.csv"
+    write_metrics_table(run.metrics_paths, metrics_csv)
+    out = render_report(metrics_csv, run.models_dir, run.folds_csv, run.metadata_csv,
+                        run.benchmark_paths, run.config, run.root / "report.html",
+                        corpus_json=run.corpus_json)
+    first = first_sentence(ReportParser(out.read_text()).texts["answer"])
+    assert "(kaggle_cnn1d: 40 epochs instead of 100, for cost)" in first
+    assert len(first.split()) <= 60

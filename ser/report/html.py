@@ -86,7 +86,8 @@ def comparison_html(run: RunData, cmp: FamilyComparison) -> tuple[str, str]:
     """(answer sentence, section (2)) from the paired comparisons of the families."""
     n_folds = run.metrics["fold"].nunique()
     text = protocol_description(run.protocol, n_folds, run.config)
-    answer = answer_sentence(run.protocol, text, cmp, run.metrics, run.corpus)
+    answer = answer_sentence(run.protocol, text, cmp, run.metrics, run.corpus,
+                             run.config.get("report", {}).get("cost_settings"))
     title = "CNNs from scratch against transfer learning"
     parts = [_p(SELECTION, "selection-rule"), tables.representatives_table(cmp, run)]
     if "fusion" in set(run.metrics["family"]):
