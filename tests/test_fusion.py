@@ -293,3 +293,14 @@ def test_cross_fitted_validation_scores_each_actor_with_weights_chosen_on_the_ot
     crossed_ua = (crossed.argmax(1) == y).mean()
     assert crossed_ua == 0.0 and fusion.chosen.val_unweighted_accuracy >= 0.5
     assert fusion.cross_fitted([a, b], y, np.ones(2 * n), k) is None  # one actor: nothing
+
+
+def test_members_all_names_every_model_of_the_run_but_the_fusions():
+    from ser.models.fusion import run_members
+
+    run = ["egemaps_lr", "cnn6", "ge2e_ft", "fusion", "fusion_b"]
+    for spelt in ("all", ["all"]):
+        assert run_members("fusion", {"members": spelt}, run, 2, ("fusion", "fusion_b")) == \
+            ["egemaps_lr", "cnn6", "ge2e_ft"]
+    with pytest.raises(ValueError, match="validation actors"):
+        run_members("fusion", {"members": "all"}, run, 0, ("fusion", "fusion_b"))

@@ -122,12 +122,19 @@ class LateFusion:
         return out
 
 
+ALL = "all"
+
+
 def run_members(name: str, hparams: Mapping, run_models: Sequence[str],
-                n_val_actors: int) -> list[str]:
+                n_val_actors: int, fusions: Sequence[str] = ()) -> list[str]:
     """The members of fusion model `name` (config `models.<name>.hparams.members`), checked
     before anything runs: models of this run other than itself, with validation actors to
-    choose the weights on."""
-    members = [str(m) for m in hparams.get("members") or []]
+    choose the weights on. `members: all` names every model of the run but the fusions
+    (`fusions`): a fusion of every family."""
+    members = hparams.get("members") or []
+    members = [ALL] if members == ALL else [str(m) for m in members]
+    if members == [ALL]:
+        members = [m for m in run_models if m != name and m not in fusions]
     if len(members) < 2:
         raise ValueError(f"models.{name}.hparams.members must name at least 2 models of this "
                          f"run, got {members}")
