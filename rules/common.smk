@@ -88,9 +88,13 @@ FUSION_MODELS = models_of("fusion")
 TORCH_MODELS = models_of("torch")
 # fusion model -> its members, checked before anything runs
 FUSION_MEMBERS = {
-    m: run_members(m, config["models"][m].get("hparams") or {}, MODELS, PROTOCOL["n_val_actors"])
+    m: run_members(m, config["models"][m].get("hparams") or {}, MODELS, PROTOCOL["n_val_actors"],
+                   FUSION_MODELS)
     for m in FUSION_MODELS
 }
+# `members: all` spelt out, so that the fuse jobs read (and their params record) the names
+for _fusion, _members in FUSION_MEMBERS.items():
+    config["models"][_fusion].setdefault("hparams", {})["members"] = _members
 
 
 def any_of(names):

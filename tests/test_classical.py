@@ -115,18 +115,18 @@ def test_silent_file_is_kept_with_finite_functionals(tmp_path: Path, ravdess16k:
         assert not np.allclose(silent, real)
 
 
-def test_inner_selection_never_sees_a_test_actor(corpus: dict, tmp_path: Path,
+def test_inner_selection_never_sees_a_validation_or_test_actor(corpus: dict, tmp_path: Path,
                                                  monkeypatch) -> None:
     seen = spy_inner_cv(monkeypatch)
     folds = corpus["folds"]
     for fold in sorted(folds["fold"].unique()):
         rows = folds[folds["fold"] == fold]
-        test = set(rows.loc[rows["split"] == "test", "actor"])
-        training = set(rows.loc[rows["split"] != "test", "actor"])
+        unseen = set(rows.loc[rows["split"] != "train", "actor"])  # validation and test
+        training = set(rows.loc[rows["split"] == "train", "actor"])
         metrics = fit_fold(corpus, "egemaps_lr", int(fold), tmp_path / f"f{fold}")
         groups = seen[-1][1]
-        assert set(groups.tolist()) == training and not set(groups.tolist()) & test
-        assert len(groups) == int((rows["split"] != "test").sum())
+        assert set(groups.tolist()) == training and not set(groups.tolist()) & unseen
+        assert len(groups) == int((rows["split"] == "train").sum())
         assert set(metrics["inner_actors"]) == training
     assert len(seen) == folds["fold"].nunique()
 
@@ -157,38 +157,50 @@ def test_outputs_have_the_torch_trainers_form(corpus: dict, tmp_path: Path) -> N
     raw = json.loads((tmp_path / "metrics.json").read_text())
     history = pd.read_csv(tmp_path / "history.csv")
     best = history.iloc[raw["best_epoch"] - 1]
-    # the validation score is the inner cross-validation's, of the chosen (best inner UA) C
-    assert raw["val_unweighted_accuracy"] == best["val_ua"] == history["val_ua"].max()
-    assert raw["val_accuracy"] == best["val_acc"] and raw["C"] == best["C"]
-    assert raw["family"] == "classical" and raw["n_val"] == 0
+    # the inner cross-validation chose C (best inner UA); its means are kept beside the
+    # validation actors' score
+    assert raw["inner_unweighted_accuracy"] == best["val_ua"] == history["val_ua"].max()
+    assert raw["inner_accuracy"] == best["val_acc"] and raw["C"] == best["C"]
+    assert raw["family"] == "classical" and raw["n_val"] == 60
     row = read_metrics_json(tmp_path / "metrics.json")
     assert row["family"] == "classical"
     run = read_fold(tmp_path, "egemaps_lr", 1)
     assert len(run.predictions) == raw["n_test"]
 
 
-def test_val_predictions_are_a_fit_on_the_training_actors_alone(corpus: dict,
-                                                                tmp_path: Path) -> None:
-    """val_predictions.csv (late fusion weighs models on it): the fold's validation files, scored
-    by the chosen C refitted without them, not by the model that trained on them."""
+def test_validation_ua_is_a_fit_on_the_training_actors_alone(corpus: dict,
+                                                             tmp_path: Path) -> None:
+    """Issue 42's yardstick: the model is fitted on the fold's training actors alone (C chosen by
+    an inner CV inside them), and its validation UA is measured on the validation actors, which
+    it never saw, exactly as a torch model's is; the test files are scored by the same model."""
     from ser.data.labels import encode
+    from ser.metrics import classification_metrics
 
     metrics = fit_fold(corpus, "egemaps_lr", 1, tmp_path)
     rows = corpus["folds"][corpus["folds"]["fold"] == 1]
+    val_actors = set(rows.loc[rows["split"] == "val", "actor"])
+    train_actors = set(rows.loc[rows["split"] == "train", "actor"])
+    assert val_actors and set(metrics["inner_actors"]) == train_actors
+    assert not val_actors & set(metrics["inner_actors"])
     val = pd.read_csv(tmp_path / "val_predictions.csv")
     assert sorted(val["file"]) == sorted(rows.loc[rows["split"] == "val", "file"])
     features, files = read_shards(corpus["shards"], expect_kind="egemaps")
     y, classes = encode(corpus["meta"].set_index("file").loc[files].reset_index(), "emotion")
     index = {f: i for i, f in enumerate(files)}
-    x_val = features[[index[f] for f in val["file"]]]
+    # an independent fit of the chosen C on the training files alone gives the same scores
     train = [index[f] for f in rows.loc[rows["split"] == "train", "file"]]
     refit = classical.LinearModel()._fit_path(features[train].astype(np.float64), y[train],
                                               (metrics["C"],), False, 0, len(classes))[0]
+    x_val = features[[index[f] for f in val["file"]]]
     probs = val[[f"p_{c}" for c in classes]].to_numpy()
     np.testing.assert_allclose(probs, classical.softmax(classical.decision(x_val, *refit)))
+    y_val = y[[index[f] for f in val["file"]]]
+    assert (val["y_true"].to_numpy() == y_val).all()
+    held_out = classification_metrics(y_val, probs.argmax(1), len(classes))
+    assert metrics["val_unweighted_accuracy"] == held_out["unweighted_accuracy"]
+    assert metrics["val_unweighted_accuracy"] != metrics["inner_unweighted_accuracy"]
     loaded, _ = classical.load_npz(tmp_path / "model.npz")
-    assert not np.allclose(probs, loaded.probabilities(x_val))  # that one saw these files
-    assert (val["y_true"].to_numpy() == y[[index[f] for f in val["file"]]]).all()
+    np.testing.assert_allclose(loaded.probabilities(x_val), probs)  # one model for all
 
 
 @pytest.mark.slow

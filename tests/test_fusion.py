@@ -108,7 +108,8 @@ def test_weights_are_chosen_on_validation_and_applied_to_test(corpus, two_member
         np.mean([(expected.argmax(1)[fused["y_true"] == c] == c).mean()
                  for c in sorted(fused["y_true"].unique())]))
     history = pd.read_csv(out / "history.csv")
-    assert len(history) == 11 and metrics["val_unweighted_accuracy"] == history["val_ua"].max()
+    assert len(history) == 11
+    assert metrics["in_sample_val_unweighted_accuracy"] == history["val_ua"].max()
     assert history.loc[metrics["best_epoch"] - 1, "w_good"] == pytest.approx(w["good"])
 
 
@@ -269,3 +270,37 @@ def test_preset_fuses_every_fold_and_its_final_model_is_chosen_or_named(tmp_path
         REPO / "workflow" / "presets" / "dchung_4fold.yaml", preset))
     assert nocv.returncode != 0
     assert "fusion weights need validation actors" in nocv.stderr + nocv.stdout
+
+
+def test_cross_fitted_validation_scores_each_actor_with_weights_chosen_on_the_others():
+    """Issue 42: a fusion's validation UA is of the same kind as every model's: no file scores a
+    weighting chosen on it. Member a is right on actor 1's files only, b on actor 2's: the
+    in-sample weighting looks good, each actor under the other's weighting does not."""
+    from ser.models.fusion import LateFusion
+
+    rng, n, k = np.random.default_rng(0), 60, 4
+    y = np.tile(np.arange(k), 2 * n // k)
+    groups = np.repeat([1, 2], n)
+    right, wrong = np.eye(k)[y], np.eye(k)[(y + 1) % k]
+    a = np.where((groups == 1)[:, None], right, wrong) + rng.random((2 * n, k)) * 0.01
+    b = np.where((groups == 2)[:, None], right, wrong) + rng.random((2 * n, k)) * 0.01
+    fusion = LateFusion(("a", "b"), 0.1).fit([a, b], y, k)
+    crossed = fusion.cross_fitted([a, b], y, groups, k)
+    for g in (1, 2):
+        held = groups == g
+        alone = LateFusion(("a", "b"), 0.1).fit([a[~held], b[~held]], y[~held], k)
+        np.testing.assert_allclose(crossed[held], alone.probabilities([a[held], b[held]]))
+    crossed_ua = (crossed.argmax(1) == y).mean()
+    assert crossed_ua == 0.0 and fusion.chosen.val_unweighted_accuracy >= 0.5
+    assert fusion.cross_fitted([a, b], y, np.ones(2 * n), k) is None  # one actor: nothing
+
+
+def test_members_all_names_every_model_of_the_run_but_the_fusions():
+    from ser.models.fusion import run_members
+
+    run = ["egemaps_lr", "cnn6", "ge2e_ft", "fusion", "fusion_b"]
+    for spelt in ("all", ["all"]):
+        assert run_members("fusion", {"members": spelt}, run, 2, ("fusion", "fusion_b")) == \
+            ["egemaps_lr", "cnn6", "ge2e_ft"]
+    with pytest.raises(ValueError, match="validation actors"):
+        run_members("fusion", {"members": "all"}, run, 0, ("fusion", "fusion_b"))

@@ -180,3 +180,27 @@ def test_a_superseded_set_up_leaves_the_readme_only_once_its_replacement_has_row
     assert "| test, bf16 |" in t.readme_block(t.current(both, superseded))
     md = t.results_md(both, superseded)
     assert "| test " in md and "| test, bf16 " in md and "faster path" in md
+
+
+def test_the_answer_comes_from_the_full_strength_preset_and_names_a_cost_cut():
+    """Issue 42: the full-strength preset's set-up answers when it has rows, although another
+    set-up spans more families; a set-up whose scratch CNN was cut for cost says so."""
+    t = load_table_module()
+    laptop = rows_from_metrics(pd.concat([
+        fold_metrics("cnn6", "scratch", [0.45, 0.47], [0.5, 0.5]),
+        fold_metrics("ge2e_ws", "transfer", [0.65, 0.66], [0.7, 0.7]).assign(weights="packaged"),
+        fold_metrics("compare_lr", "classical", [0.58, 0.58], [0.55, 0.55])]),
+        setup="cpu.yaml (laptop preset)", command="x", wall_min=1.0, hw="h", commit="c",
+        date="d", chosen_by={"cnn6": "screens on validation actors; 40 epochs: cost"})
+    text = t.answer(t.summary(laptop))
+    assert "+19.50 points for transfer (`cnn6` trains 40 epochs for cost, not its full " \
+           "recipe)." in text
+    full = rows_from_metrics(pd.concat([
+        fold_metrics("cnn6", "scratch", [0.57, 0.57], [0.6, 0.6]),
+        fold_metrics("ge2e_ft", "transfer", [0.70, 0.72], [0.75, 0.75]).assign(
+            weights="packaged")]), setup="full_cpu.yaml (full strength)", command="x",
+        wall_min=1.0, hw="h", commit="c", date="d")
+    text = t.answer(t.summary(pd.concat([laptop, full])))
+    assert text.startswith("On emobox_6fold (full_cpu.yaml (full strength);")
+    assert "`cnn6` 57.00 against transfer with real pretrained weights `ge2e_ft` 71.00: " \
+           "+14.00 points for transfer." in text and "for cost" not in text

@@ -88,8 +88,8 @@ def test_the_final_fusion_its_members_and_its_card(use_run):
     val_files = sorted(split.loc[split["split"] == "val", "file"])
     assert sorted(record["fitted_on_files"]) == val_files  # chosen on validation actors only
     history = pd.read_csv(final / FUSION / "history.csv")
-    assert len(history) == 11 and history["val_ua"].max() == \
-        json.loads((final / FUSION / "metrics.json").read_text())["val_unweighted_accuracy"]
+    assert len(history) == 11 and history["val_ua"].max() == json.loads(
+        (final / FUSION / "metrics.json").read_text())["in_sample_val_unweighted_accuracy"]
     card = (final / FUSION / "model_card.md").read_text()
     w = dict(zip(record["members"], record["weights"]))
     assert f"`kaggle_cnn1d` {w['kaggle_cnn1d']:g}, `egemaps_lr` {w['egemaps_lr']:g}" in card

@@ -89,9 +89,11 @@ def describe(record: dict | None) -> str:
                 "differs": "its MD5 differs from the Zenodo release",
                 "not checked": "files not checked against the release",
                 "not applicable": ""}.get(record["checksum"], record["checksum"])
+    # the copy's name, not its path: a published page names no folder of the machine it was made on
+    name = Path(str(path)).name if path else "?"
     text = {"release": "RAVDESS speech from the Zenodo release",
-            "zip": f"RAVDESS speech from the local zip {path}",
-            "folder": f"RAVDESS speech from the local folder {path}",
+            "zip": f"RAVDESS speech from a local zip ({name})",
+            "folder": f"RAVDESS speech from a local folder ({name})",
             "synthetic": "the synthetic demo corpus (generated audio in RAVDESS form, not "
                          "RAVDESS recordings)"}[kind]
     if checksum:

@@ -18,6 +18,7 @@ import torch
 
 from ser.encoders.crepe import crepe_full_frames, crepe_tiny_frames
 from ser.features.functionals import FUNCTIONAL_SETS
+from ser.features.ge2e_mel import ge2e_mel
 from ser.features.spectral import logmel, mfcc, power_spectrogram, stft_db
 from ser.features.wavelet import scalogram
 
@@ -36,6 +37,7 @@ FEATURES: dict[str, Callable[..., torch.Tensor]] = {
     "waveform": waveform,
     "crepe_tiny_frames": crepe_tiny_frames,
     "crepe_full_frames": crepe_full_frames,
+    "ge2e_mel": ge2e_mel,
     "logmel": logmel,
     "mfcc": mfcc,
     "stft": stft_db,

@@ -105,13 +105,36 @@ class LateFusion:
             raise ValueError("the fusion is not fitted")
         return weighted_average(self.weights, member_probs)
 
+    def cross_fitted(self, member_probs: Sequence[np.ndarray], y: np.ndarray,
+                     groups: np.ndarray, n_classes: int) -> np.ndarray | None:
+        """Each group's (validation actor's) fused probabilities under weights chosen on the
+        other groups' files: a validation score that no weighting was chosen on, of the same
+        kind as every other model's (issue 42). None with fewer than 2 groups."""
+        groups = np.asarray(groups)
+        if len(set(groups.tolist())) < 2:
+            return None
+        out = np.zeros((len(groups), n_classes))
+        for group in sorted(set(groups.tolist())):
+            held = groups == group
+            other = LateFusion(self.members, self.step).fit(
+                [np.asarray(p)[~held] for p in member_probs], np.asarray(y)[~held], n_classes)
+            out[held] = other.probabilities([np.asarray(p)[held] for p in member_probs])
+        return out
+
+
+ALL = "all"
+
 
 def run_members(name: str, hparams: Mapping, run_models: Sequence[str],
-                n_val_actors: int) -> list[str]:
+                n_val_actors: int, fusions: Sequence[str] = ()) -> list[str]:
     """The members of fusion model `name` (config `models.<name>.hparams.members`), checked
     before anything runs: models of this run other than itself, with validation actors to
-    choose the weights on."""
-    members = [str(m) for m in hparams.get("members") or []]
+    choose the weights on. `members: all` names every model of the run but the fusions
+    (`fusions`): a fusion of every family."""
+    members = hparams.get("members") or []
+    members = [ALL] if members == ALL else [str(m) for m in members]
+    if members == [ALL]:
+        members = [m for m in run_models if m != name and m not in fusions]
     if len(members) < 2:
         raise ValueError(f"models.{name}.hparams.members must name at least 2 models of this "
                          f"run, got {members}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -90,9 +91,16 @@ def best_family(comparison: FamilyComparison, metrics: pd.DataFrame) -> tuple[st
     return family, rep.model, f"UA {pm(ua[rep.model])}"
 
 
+def cost_text(models: list[str], cost: Mapping[str, str]) -> str:
+    """' (cnn6: 40 epochs instead of ..., for cost)' for the models whose recipe was cut."""
+    cut = [f"{m}: {cost[m]}" for m in models if cost.get(m)]
+    return f" ({'; '.join(cut)}, for cost)" if cut else ""
+
+
 def short_answer(cmp: PairedComparison, comparison: FamilyComparison, metrics: pd.DataFrame,
-                 corpus: dict | None) -> str:
-    """The first sentence, under 60 words: scratch against transfer, and the best family."""
+                 corpus: dict | None, cost: Mapping[str, str] | None = None) -> str:
+    """The first sentence, under 60 words: scratch against transfer, and the best family, and
+    which of the two was cut for cost (config report.cost_settings)."""
     family, model, ua = best_family(comparison, metrics)
     ua_a = pm(metrics.loc[metrics["model"] == cmp.a, "unweighted_accuracy"])
     ua_b = pm(metrics.loc[metrics["model"] == cmp.b, "unweighted_accuracy"])
@@ -100,11 +108,13 @@ def short_answer(cmp: PairedComparison, comparison: FamilyComparison, metrics: p
              if is_synthetic(corpus) else "Transfer ")
     return (f"{where}learning ({cmp.b}, UA {ua_b}) against CNNs from scratch ({cmp.a}, UA "
             f"{ua_a}): {100 * cmp.differences.mean:+.1f} points for transfer (corrected t-test "
-            f"p {p_text(cmp.t_pvalue)}); best family overall: {family} ({model}, {ua}).")
+            f"p {p_text(cmp.t_pvalue)}){cost_text([cmp.a, cmp.b], cost or {})}; best family "
+            f"overall: {family} ({model}, {ua}).")
 
 
 def answer_sentence(scheme: str, protocol_text: str, comparison: FamilyComparison,
-                    metrics: pd.DataFrame, corpus: dict | None) -> str:
+                    metrics: pd.DataFrame, corpus: dict | None,
+                    cost: Mapping[str, str] | None = None) -> str:
     """The report's first sentence (the answer in short), then the corpus, the protocol, the
     paired test and the caveats, in plain text."""
     head = f"{corpus_clause(corpus)}, under {scheme} ({protocol_text}), "
@@ -112,7 +122,7 @@ def answer_sentence(scheme: str, protocol_text: str, comparison: FamilyCompariso
     if cmp is None:
         return head + comparison.reason() + "."
     reps = comparison.representatives
-    text = (short_answer(cmp, comparison, metrics, corpus) + " " + head +
+    text = (short_answer(cmp, comparison, metrics, corpus, cost) + " " + head +
             f"the transfer representative {cmp.b} reached {scores_text(metrics, cmp.b)} "
             f"on the test actors against {scores_text(metrics, cmp.a)} for the scratch "
             f"representative {cmp.a}: " + comparison_sentence(cmp, len(comparison.pairs)) + ". "

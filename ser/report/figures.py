@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from ser.io import atomic_dir
 from ser.metrics import confusion_matrix
 from ser.report.inputs import FoldRun, RunData
+from ser.report.yardstick import three_ways, three_ways_figure
 
 DPI = 90
 FAMILY_COLOURS = {"scratch": "#1f77b4", "transfer": "#d62728", "classical": "#2ca02c",
@@ -210,6 +211,11 @@ def make_figures(run: RunData) -> list[ReportFigure]:
     """The overview figure, then four figures per model (see MODEL_FIGURES)."""
     figures = [ReportFigure("fig-overview-accuracy", None, "overview", "UA per fold",
                             "per-fold test UA (and WA) of every model", _png(overview_figure(run)))]
+    networks = three_ways(run.metrics)
+    if networks:
+        figures.append(ReportFigure("fig-three-ways", None, "three_ways", "three ways",
+                                    "test UA of each network from random init, frozen and "
+                                    "fine-tuned", _png(three_ways_figure(run.metrics, networks))))
     for model in run.models:
         runs = run.model_folds(model)
         for kind, (draw, alt) in model_figure_kinds(runs).items():

@@ -19,7 +19,7 @@ from ser.data.folds import is_speaker_independent
 from ser.data.provenance import describe, is_synthetic
 from ser.digest import config_hash
 from ser.io import atomic_file
-from ser.report import tables
+from ser.report import tables, yardstick
 from ser.report.answer import (answer_sentence, comparison_sentence, protocol_description,
                                random_weight_models)
 from ser.report.figures import ReportFigure, make_figures, write_figures
@@ -70,16 +70,24 @@ SELECTION = ("Each family is represented by one model, chosen without the test f
 
 FUSION_NOTE = ("The fusion family averages the class probabilities of other models of this run "
                "with weights chosen on each training fold's validation actors, never on test "
-               "actors; its validation UA is that of the chosen weights on those same files (and "
-               "a torch member's checkpoint was chosen on them too), so it is optimistic, unlike "
-               "its test scores.")
+               "actors; its validation UA scores each validation actor under weights chosen on "
+               "the others (a torch member's checkpoint was still chosen on all of them).")
+
+OPTIMISM_NOTE = ("Representatives and the final model are chosen by mean validation UA, "
+                 "measured for every model on the same validation actors of each fold by a fit "
+                 "that never trained on them: a torch model at its kept epoch, a linear model "
+                 "fitted on the training actors with C chosen inside them, a fusion under "
+                 "weights chosen on the other validation actors. Each kind keeps a bias of its "
+                 "own (a torch model's epoch is the best of many on those files), measured here "
+                 "as validation minus test UA.")
 
 
 def comparison_html(run: RunData, cmp: FamilyComparison) -> tuple[str, str]:
     """(answer sentence, section (2)) from the paired comparisons of the families."""
     n_folds = run.metrics["fold"].nunique()
     text = protocol_description(run.protocol, n_folds, run.config)
-    answer = answer_sentence(run.protocol, text, cmp, run.metrics, run.corpus)
+    answer = answer_sentence(run.protocol, text, cmp, run.metrics, run.corpus,
+                             run.config.get("report", {}).get("cost_settings"))
     title = "CNNs from scratch against transfer learning"
     parts = [_p(SELECTION, "selection-rule"), tables.representatives_table(cmp, run)]
     if "fusion" in set(run.metrics["family"]):
@@ -97,6 +105,17 @@ def comparison_html(run: RunData, cmp: FamilyComparison) -> tuple[str, str]:
         parts += [tables.pairs_table(cmp), _p(what_folds_can_show(n_folds), "what-folds-show")]
     parts += [_p(n, cls="note") for pair in cmp.pairs for n in pair.notes]
     return answer, _section("comparison", title, *parts)
+
+
+def yardstick_html(run: RunData, figures: list[ReportFigure]) -> str:
+    """How optimistic each kind of validation number was, and one network three ways."""
+    parts = [_p(OPTIMISM_NOTE, "optimism-note"), yardstick.optimism_table(run.metrics)]
+    networks = yardstick.three_ways(run.metrics)
+    if networks:
+        parts += ["<h3>One network three ways: what pretrained weights give</h3>",
+                  yardstick.three_ways_table(run.metrics, networks),
+                  *(figure_html(f) for f in figures if f.kind == "three_ways")]
+    return _section("yardstick", "Validation numbers and pretrained weights", *parts)
 
 
 def published_html(run: RunData) -> str:
@@ -155,7 +174,7 @@ def page_html(run: RunData, figures: list[ReportFigure], generated: datetime) ->
     css = resources.files("ser.report").joinpath("style.css").read_text()
     cmp = compare_families(run.metrics, run.pinned)
     answer, comparison = comparison_html(run, cmp)
-    overview = "".join(figure_html(f) for f in figures if f.model is None)
+    overview = "".join(figure_html(f) for f in figures if f.kind == "overview")
     reps = {r.model for r in cmp.representatives.values()}
     title = ("Pipeline demo on synthetic audio" if is_synthetic(run.corpus)
              else "Speech emotion recognition on RAVDESS")
@@ -163,7 +182,7 @@ def page_html(run: RunData, figures: list[ReportFigure], generated: datetime) ->
         f"<h1>{title}: CNNs from scratch against transfer learning</h1>", _p(answer, "answer"),
         warnings_html(run), overview,
         _section("headline", "Scores per model", tables.headline_table(run, reps)),
-        comparison, published_html(run), models_html(run, figures),
+        comparison, yardstick_html(run, figures), published_html(run), models_html(run, figures),
         provenance_html(run, generated)])
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"

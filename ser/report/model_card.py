@@ -63,14 +63,17 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def _linear_training(final: dict, split: pd.DataFrame) -> list[str]:
-    """A linear model trains on the training and validation actors pooled; its inner
-    cross-validation over them chose C (and an encoder head's layer)."""
-    actors = sorted(set(_actors(split, "train")) | set(_actors(split, "val")))
+    """A linear model trains on the training actors alone, as a torch model does; an inner
+    cross-validation over them chose C (and an encoder head's layer), and the validation
+    actors score it."""
     layer = f"layer `{final['layer']}`, " if final.get("layer") else ""
-    return [f"- Training actors ({final['n_train']} files): {', '.join(map(str, actors))}.",
-            f"- Chosen by {final['val_source']}: {layer}C {final['C']:g} (inner UA "
+    inner = final.get("inner_unweighted_accuracy", final["val_unweighted_accuracy"])
+    return [f"- Training actors ({final['n_train']} files): "
+            f"{', '.join(map(str, _actors(split, 'train')))}.",
+            f"- {layer}C {final['C']:g} chosen by the inner cross-validation over the training "
+            f"actors (inner UA {100 * inner:.2f} %); scored on {final['val_source']}: UA "
             f"{100 * final['val_unweighted_accuracy']:.2f} %, WA "
-            f"{100 * final['val_accuracy']:.2f} %)."]
+            f"{100 * final['val_accuracy']:.2f} %."]
 
 
 def _fusion_training(final: dict, split: pd.DataFrame) -> list[str]:

@@ -3,17 +3,17 @@
 Writes the same files as the torch trainer (ser.train.outputs), except that the model is
 `model.npz` (arrays only, `np.load(allow_pickle=False)`) instead of `model.pt`:
 - `predictions.csv`: the test files with y_true, y_pred and p_<class> columns;
-- `val_predictions.csv`: the same for the fold's validation files, for late fusion
-  (ser.train.fusion). The model itself has seen them (its training pool holds the validation
-  actors), so they come from a second fit of the chosen C, with the same standardisation, class
-  weights and seed, on the fold's training actors alone. C was chosen by an inner
-  cross-validation that pooled those validation actors with the training ones, so these scores
-  are slightly optimistic, as the torch trainer's are; a header only when there are none;
-- `metrics.json`: the same keys as the torch trainer's. The fold's training and validation actors
-  are pooled (`n_train`; `n_val` is 0), because the inner cross-validation over them is the
-  validation: `val_accuracy` and `val_unweighted_accuracy` are the inner-CV means (WA, UA) of
-  the chosen C, measured on held-out training actors only, never on test actors.
-  `best_epoch` is the chosen C's 1-based index in the grid and `epochs_run` the grid's size;
+- `val_predictions.csv`: the same for the fold's validation files (a header only when there
+  are none), for late fusion (ser.train.fusion);
+- `metrics.json`: the same keys as the torch trainer's, measured the same way. The model is
+  fitted on the fold's training actors alone, as a torch model is: C (and an encoder head's
+  layer) chosen by an inner cross-validation grouped by actor inside them, then refitted on all
+  of them. `val_accuracy` and `val_unweighted_accuracy` are that model's scores on the fold's
+  validation actors, which it never saw, so that every family's validation UA is of one kind
+  (issue 42). The inner-CV means of the chosen C are kept beside them (`inner_accuracy`,
+  `inner_unweighted_accuracy`); a protocol without validation actors falls back to them, as
+  `val_source` says. `best_epoch` is the chosen C's 1-based index in the grid and `epochs_run`
+  the grid's size;
 - `history.csv`: one row per candidate C in increasing order (`epoch` = its index, as the
   report's curves expect), with the inner-CV training and validation loss and accuracy.
 """
@@ -36,12 +36,10 @@ from ser.train.run import TrainJob, preprocessing, split_model_config, with_enco
 
 
 def training_arrays(data: FoldData, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, actor) of every non-test file of the fold: its training and validation actors."""
-    parts = [data.splits[s] for s in ("train", "val") if len(data.splits[s])]
-    x = np.concatenate([p.features[kind].numpy() for p in parts])
-    y = np.concatenate([p.y.numpy() for p in parts])
-    actors = np.concatenate([p.rows["actor"].to_numpy(dtype=np.int64) for p in parts])
-    return x, y, actors
+    """(x, y, actor) of the fold's training actors (never its validation or test actors)."""
+    train = data.splits["train"]
+    return (train.features[kind].numpy(), train.y.numpy(),
+            train.rows["actor"].to_numpy(dtype=np.int64))
 
 
 def history_table(model) -> pd.DataFrame:
@@ -83,7 +81,8 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
     with threadpool_limits(limits=max(1, int(job.threads or 1))):
         model.fit(x, y, actors, data.n_classes, class_weights=cfg.class_weights, seed=cfg.seed)
         seconds = time.monotonic() - start
-        val_probs = validation_probabilities(model, data, kind, cfg)
+    val_probs = model.probabilities(data.splits["val"].features[kind].numpy()) \
+        if len(data.splits["val"]) else np.zeros((0, data.n_classes))
     history = history_table(model)
     log.info("inner cross-validation (UA by %sC):\n%s", "layer and " if model.layers else "",
              history.to_string(index=False))
@@ -94,26 +93,14 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
             # how the features were made, so that `ser predict` feeds new audio as the shards were
             "preprocessing": preprocessing(job.feature_shards, [kind], job.metadata_csv),
             "speaker_norm": bool(cfg.speaker_norm)}
-    metrics = fold_metrics(model, data, probs, info, cfg, seconds)
+    metrics = fold_metrics(model, data, (probs, val_probs), info, cfg, seconds)
     write_outputs(Path(job.out_dir), model, data, (probs, val_probs), history, metrics,
                   {**info, "val_unweighted_accuracy": metrics["val_unweighted_accuracy"]})
-    log.info("fold %d: %sC %g, inner UA %.4f, test UA %.4f, WA %.4f (nan: a final model)",
-             job.fold,
-             f"layer {model.layer}, " if model.layer else "", model.C,
-             metrics["val_unweighted_accuracy"], metrics["unweighted_accuracy"],
-             metrics["accuracy"])
+    log.info("fold %d: %sC %g, inner UA %.4f, validation UA %.4f, test UA %.4f, WA %.4f "
+             "(nan: a final model)", job.fold, f"layer {model.layer}, " if model.layer else "",
+             model.C, metrics["inner_unweighted_accuracy"], metrics["val_unweighted_accuracy"],
+             metrics["unweighted_accuracy"], metrics["accuracy"])
     return metrics
-
-
-def validation_probabilities(model, data: FoldData, kind: str, cfg: TrainConfig) -> np.ndarray:
-    """The validation files' probabilities by the chosen C refitted on the training actors
-    alone (see the module docstring)."""
-    train, val = data.splits["train"], data.splits["val"]
-    if not len(val):
-        return np.zeros((0, data.n_classes))
-    arrays = model.fit_chosen(train.features[kind].numpy(), train.y.numpy(), data.n_classes,
-                              cfg.class_weights, cfg.seed)
-    return softmax(decision(val.features[kind].numpy(), *arrays))
 
 
 def write_outputs(out: Path, model, data: FoldData, probs: tuple[np.ndarray, np.ndarray],
@@ -131,26 +118,45 @@ def write_outputs(out: Path, model, data: FoldData, probs: tuple[np.ndarray, np.
     write_json(metrics, out / "metrics.json")
 
 
-def fold_metrics(model, data: FoldData, probs: np.ndarray, info: dict, cfg: TrainConfig,
-                 seconds: float) -> dict:
-    """metrics.json's content: the torch trainer's keys, filled for a classical model."""
+def validation_scores(model, data: FoldData, val_probs: np.ndarray) -> dict:
+    """The validation keys of metrics.json: the model's scores on the validation actors, or the
+    inner cross-validation's means where the protocol holds out none (module docstring)."""
+    from ser.metrics import classification_metrics
+
+    inner = model.chosen()
+    actors = len(model.inner_actors)
+    scores = {"inner_accuracy": inner.val_accuracy,
+              "inner_unweighted_accuracy": inner.val_unweighted_accuracy}
+    y_val = data.splits["val"].y.numpy()
+    if not len(y_val):
+        return {**scores, "val_accuracy": inner.val_accuracy,
+                "val_unweighted_accuracy": inner.val_unweighted_accuracy,
+                "val_source": f"no validation actors: the inner {min(model.inner_folds, actors)}"
+                              f"-fold GroupKFold over the training actors that chose C"}
+    held_out = classification_metrics(y_val, val_probs.argmax(1), data.n_classes)
+    return {**scores, "val_accuracy": held_out["accuracy"],
+            "val_unweighted_accuracy": held_out["unweighted_accuracy"],
+            "val_source": "the validation actors, never seen by the fit on the training actors "
+                          f"({'layer and ' if model.layers else ''}C by an inner "
+                          f"{min(model.inner_folds, actors)}-fold GroupKFold inside them)"}
+
+
+def fold_metrics(model, data: FoldData, probs: tuple[np.ndarray, np.ndarray], info: dict,
+                 cfg: TrainConfig, seconds: float) -> dict:
+    """metrics.json's content: the torch trainer's keys, filled for a classical model
+    (`probs`: test and validation)."""
     import torch
 
     from ser.metrics import classification_metrics
 
     y_true = data.splits["test"].y.numpy()
     chosen = model.inner.index(model.chosen())
-    scores = classification_metrics(y_true, probs.argmax(1), data.n_classes)
+    scores = classification_metrics(y_true, probs[0].argmax(1), data.n_classes)
     if not len(y_true):  # a final model: nothing tested, no score to claim
         scores = {k: (float("nan") if isinstance(v, float) else v) for k, v in scores.items()}
     return {**info, "label_set": data.label_set, "fold": data.fold,
-            "n_train": len(data.splits["train"]) + len(data.splits["val"]), "n_val": 0,
-            "n_test": len(y_true), **scores,
-            "val_accuracy": model.inner[chosen].val_accuracy,
-            "val_unweighted_accuracy": model.inner[chosen].val_unweighted_accuracy,
-            "val_source": f"inner {min(model.inner_folds, len(model.inner_actors))}-fold "
-                          f"GroupKFold over the training actors, chosen "
-                          f"{'layer and ' if model.layers else ''}C",
+            "n_train": len(data.splits["train"]), "n_val": len(data.splits["val"]),
+            "n_test": len(y_true), **scores, **validation_scores(model, data, probs[1]),
             "best_epoch": chosen + 1, "epochs_run": len(model.inner), "C": model.C,
             **({"layer": model.layer} if model.layers else {}),
             "inner_actors": model.inner_actors, "train_seconds": seconds, "device": "cpu",

@@ -6,10 +6,14 @@ files) and `metrics.json` are read and checked against each other and against th
 results/folds.csv (same classes and label set, exactly the fold's validation and test files, the
 same labels). The weights are chosen on the validation files only, then applied once to the test
 files. The outputs have the form of every model's (ser.train.outputs):
-- `predictions.csv`, `val_predictions.csv`: the fused probabilities of the test / validation files;
-- `metrics.json`: the usual keys (`features`: the members' together). `val_accuracy` and `val_unweighted_accuracy` are the chosen
-  weights' on the files they were chosen on, so optimistic, the more so as a torch member's
-  validation predictions come from the checkpoint chosen on those same files. Besides: `members`,
+- `predictions.csv`, `val_predictions.csv`: the fused probabilities of the test / validation files
+  (the validation files' cross-fitted, see below);
+- `metrics.json`: the usual keys (`features`: the members' together). `val_accuracy` and
+  `val_unweighted_accuracy` are cross-fitted: each validation actor's files are fused with weights
+  chosen on the other validation actors' files (`val_predictions.csv` holds those), so that no
+  file scores the weighting chosen on it, as no other model's validation file does (issue 42);
+  `in_sample_val_unweighted_accuracy` is the chosen weights' on all of them. A torch member's
+  validation predictions still come from the checkpoint chosen on those files. Besides: `members`,
   `fusion_weights` (member -> weight), `n_fitted_on_files` and `fitted_on_actors` (the validation
   files and actors the weights saw); `n_train`, the largest training pool of a member (training
   and validation files), which the report's corrected t-test uses; `best_epoch`, the chosen
@@ -140,12 +144,28 @@ def _test_scores(test: pd.DataFrame | None, n_classes: int) -> dict:
             "recall_macro": nan, "f1_macro": nan, "confusion_matrix": []}
 
 
+def validation_scores(chosen, val: pd.DataFrame, n_classes: int) -> dict:
+    """The validation keys of metrics.json: the cross-fitted scores over the validation actors
+    (each scored under weights chosen on the others) when there are two or more, else the chosen
+    weights' own, on the files they were chosen on (module docstring)."""
+    in_sample = {"in_sample_val_unweighted_accuracy": chosen.val_unweighted_accuracy}
+    if val["actor"].nunique() < 2:
+        return {"val_accuracy": chosen.val_accuracy,
+                "val_unweighted_accuracy": chosen.val_unweighted_accuracy,
+                "val_source": "the validation actor's files, on which the weights were chosen "
+                              "(one validation actor: nothing to cross-fit)", **in_sample}
+    m = classification_metrics(val["y_true"].to_numpy(), val["y_pred"].to_numpy(), n_classes)
+    return {"val_accuracy": m["accuracy"], "val_unweighted_accuracy": m["unweighted_accuracy"],
+            "val_source": "the validation actors, each scored under weights chosen on the "
+                          "other validation actors' files", **in_sample}
+
+
 def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member],
-                   test: pd.DataFrame | None, seconds: float) -> dict:
+                   tables: Mapping[str, pd.DataFrame], seconds: float) -> dict:
     """metrics.json's content: every model's keys, filled for a fusion (module docstring)."""
     first, chosen = members[0], fusion.chosen
     classes = list(first.metrics["classes"])
-    val = first.tables["val"]
+    val, test = tables["val"], tables.get("test")
     return {"model": job.model_name, "arch": job.model_cfg.get("arch", "fusion"),
             "family": "fusion", "weights": fusion.weights_description, "pretrained": "none",
             "features": list(dict.fromkeys(f for m in members
@@ -157,9 +177,7 @@ def fusion_metrics(job: FusionJob, fusion: LateFusion, members: Sequence[Member]
                            for m in members),
             "n_val": len(val), "n_test": 0 if test is None else len(test),
             **_test_scores(test, len(classes)),
-            "val_accuracy": chosen.val_accuracy,
-            "val_unweighted_accuracy": chosen.val_unweighted_accuracy,
-            "val_source": "the validation actors' files, on which the weights were chosen",
+            **validation_scores(chosen, val, len(classes)),
             "members": list(fusion.members),
             "fusion_weights": dict(zip(fusion.members, fusion.weights)),
             "n_fitted_on_files": len(val),
@@ -207,7 +225,12 @@ def run_fusion(job: FusionJob, log: logging.Logger) -> dict:
     tables = {split: fused_table(first, split, fusion.probabilities([m.probs(split)
                                                                      for m in members]))
               for split in first.tables}
-    metrics = fusion_metrics(job, fusion, members, tables.get("test"), seconds)
+    val = first.tables["val"]
+    crossed = fusion.cross_fitted([m.probs("val") for m in members], val["y_true"].to_numpy(),
+                                  val["actor"].to_numpy(), len(first.metrics["classes"]))
+    if crossed is not None:
+        tables["val"] = fused_table(first, "val", crossed)
+    metrics = fusion_metrics(job, fusion, members, tables, seconds)
     write_outputs(Path(job.out_dir), fusion, metrics, tables, history,
                   member_models(members, Path(job.out_dir)))
     log.info("fold %d: weights %s, validation UA %.4f, test UA %.4f, WA %.4f", job.fold,
