@@ -53,3 +53,44 @@ def test_published_numbers_are_registry_rows(page) -> None:
         rows = registry[registry["model"] == model]
         # the registry keeps 2 decimals, the page 1: the same mean within the rounding
         assert ((rows["ua"] - float(ua)).abs() <= 0.051).any(), (model, ua, rows["ua"].tolist())
+
+
+# the README's generated answer: "On <protocol> (<set-up>; ...):  \nCNN from scratch `m` 47.77
+# against transfer with real pretrained weights `m` 65.37: ..."
+README_SETUP = re.compile(r"^On (\w+) \((.+?); families'")
+README_PAIR = re.compile(r"CNN from scratch `(\w+)` [\d.]+ against transfer with real pretrained "
+                         r"weights `(\w+)` [\d.]+")
+
+
+def readme_answer() -> tuple[str, str, str, str]:
+    """(protocol, set-up, scratch model, transfer model) of the README's answer, from the registry."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_table",
+                                                  REPO / "benchmarks" / "results_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    registry = table.current(pd.read_csv(table.REGISTRY), pd.read_csv(table.SUPERSEDED))
+    text = table.answer(table.summary(registry))
+    (protocol, setup), pair = README_SETUP.match(text).groups(), README_PAIR.search(text)
+    return protocol, setup, *pair.groups()
+
+
+def test_the_published_report_gives_the_readmes_answer() -> None:
+    """Issue 42: the report the README links comes from the set-up its answer names: the first
+    sentence's scratch and transfer models are the README's, each with the UA of that set-up's
+    registry row for the report's seed."""
+    readme = (REPO / "README.md").read_text()
+    page = REPO / re.search(r"\]\((reports/real-[\w.-]+\.html)\)", readme).group(1)
+    protocol, setup, scratch, transfer = readme_answer()
+    text = page.read_text()
+    answer = re.search(r"<p id=['\"]answer['\"][^>]*>(.*?)</p>", text, re.S).group(1)
+    named = dict(NAMED_UA.findall(first_sentence(answer)))
+    assert {scratch, transfer} <= set(named), (scratch, transfer, named)
+    seeds = re.search(r"<td>seeds</td><td>([\d, ]+)</td>", text).group(1).split(", ")
+    registry = pd.read_csv(REPO / "benchmarks" / "results" / "registry.csv")
+    rows = registry[(registry["protocol"] == protocol) & (registry["setup"] == setup) &
+                    registry["seed"].astype(str).isin(seeds)].set_index("model")
+    for model in (scratch, transfer):
+        # the registry keeps 2 decimals, the page 1
+        assert abs(rows.loc[model, "ua"] - float(named[model])) <= 0.051, (model, setup)
