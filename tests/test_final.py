@@ -57,20 +57,24 @@ def test_final_model_and_its_card(use_run):
 
 
 def test_a_linear_final_model_its_card_and_its_predictions(use_run, ravdess16k, tmp_path):
-    """Issue 33: egemaps_lr's final model is refitted on every final actor with C chosen by the
-    same inner cross-validation, gets its card, and `ser predict` serves it."""
+    """Issue 33: egemaps_lr's final model is fitted on the final split's training actors with C
+    chosen by the same inner cross-validation inside them, scored on its validation actors
+    (issue 42, as a torch final model), gets its card, and `ser predict` serves it."""
     from ser.use.cli import main
 
     final = use_run / "results/final/egemaps_lr"
+    split = pd.read_csv(use_run / "results/final/folds.csv")
+    train = sorted(split.loc[split["split"] == "train", "actor"].unique())
     metrics = json.loads((final / "metrics.json").read_text())
-    assert metrics["n_test"] == 0 and metrics["n_train"] == 240 and metrics["n_val"] == 0
-    assert sorted(metrics["inner_actors"]) == [1, 2, 3, 4]
+    assert metrics["n_test"] == 0 and metrics["n_train"] == 180 and metrics["n_val"] == 60
+    assert sorted(metrics["inner_actors"]) == train and len(train) == 3
     history = pd.read_csv(final / "history.csv")
     best = history.loc[history["val_ua"].idxmax()]
     assert metrics["C"] == best["C"]  # the inner cross-validation's choice
     card = (final / "model_card.md").read_text()
-    assert f"C {metrics['C']:g} (inner UA {100 * best['val_ua']:.2f} %" in card
-    assert "Training actors (240 files): 1, 2, 3, 4." in card
+    assert f"C {metrics['C']:g} chosen by the inner cross-validation over the training actors " \
+           f"(inner UA {100 * best['val_ua']:.2f} %)" in card
+    assert f"Training actors (180 files): {', '.join(map(str, train))}." in card
     folds = [json.loads((use_run / f"results/models/egemaps_lr/fold_{k}/metrics.json")
                         .read_text()) for k in (1, 2)]
     ua = [f["unweighted_accuracy"] for f in folds]

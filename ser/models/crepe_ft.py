@@ -26,6 +26,7 @@ from torch import nn
 
 from ser.encoders import get_encoder, verified_weights
 from ser.encoders.crepe import CAPACITY, LAYER_NAMES, build_crepe, crepe_block
+from ser.models.encoder_heads import statistics_pooling
 from ser.models.registry import InputSpec, ModelSpec, register
 
 OPTIONS = ("packaged",)
@@ -72,7 +73,7 @@ class CrepeFineTune(nn.Module):
         for i in range(self.first, 7):
             h = crepe_block(self.crepe, h, i)                     # (B*T, C_i, P_i, 1)
         h = h.permute(0, 2, 1, 3).reshape(b, t, -1)              # (B, T, D = 4 x C_6)
-        h = torch.cat([h.mean(1), h.std(1, correction=0)], 1)    # (B, 2 D)
+        h = statistics_pooling(h)                                 # (B, 2 D)
         h = self.pooled_norm(h)                                   # (B, 2 D)
         return self.fc(F.dropout(h, self.dropout, self.training))  # (B, n_classes)
 

@@ -35,6 +35,12 @@ def head_options(kind: str) -> tuple[str, ...]:
     return HEAD_OPTIONS["packaged" if get_encoder(kind).hub is None else "hub"]
 
 
+def statistics_pooling(h: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) frames -> (B, 2 D): their mean and population std over time (Snyder et al.
+    2018), as the stored encoder layers are pooled (ser.encoders.pool)."""
+    return torch.cat([h.mean(1), h.std(1, correction=0)], 1)
+
+
 class LayerWeightedSum(nn.Module):
     """softmax(w)-weighted sum of per-layer projections of the stored [mean, std] vectors."""
 

@@ -25,16 +25,11 @@ from torch import nn
 from ser.encoders import get_encoder, verified_weights
 from ser.encoders.ge2e import EMBEDDING, HIDDEN, N_LAYERS, single_layers
 from ser.features.ge2e_mel import N_MELS
-from ser.models.encoder_heads import LayerWeightedSum
+from ser.models.encoder_heads import LayerWeightedSum, statistics_pooling
 from ser.models.registry import InputSpec, ModelSpec, register
 
 OPTIONS = ("packaged",)
 LAYERS = [("lstm1", HIDDEN), ("lstm2", HIDDEN), ("lstm3", HIDDEN), ("projection", EMBEDDING)]
-
-
-def statistics_pooling(h: torch.Tensor) -> torch.Tensor:
-    """(B, T, D) -> (B, 2 D): mean and population std over time (Snyder et al. 2018)."""
-    return torch.cat([h.mean(1), h.std(1, correction=0)], 1)
 
 
 class GE2EFineTune(nn.Module):
