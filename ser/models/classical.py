@@ -151,9 +151,9 @@ class LinearModel:
     def fit_chosen(self, x: np.ndarray, y: np.ndarray, n_classes: int,
                    class_weights: bool = False, seed: int = 0) -> tuple[np.ndarray, ...]:
         """(coef, intercept, mean, scale) of the chosen C (and layer) fitted on `x` alone; the
-        model itself is left as it is (late fusion refits it on the training actors without the
-        validation ones). With a layer the arrays span every stored column, those of the other
-        layers zero weight (mean 0, scale 1), so that they apply to the stored vectors."""
+        model itself is left as it is. With a layer the arrays span every stored column, those
+        of the other layers zero weight (mean 0, scale 1), so that they apply to the stored
+        vectors."""
         x = np.asarray(x, np.float64)
         cols = self.columns(self.layer)
         coef, intercept, mean, scale = self._fit_path(x[:, cols], y, (self.C,), class_weights,

@@ -30,7 +30,6 @@ import pandas as pd
 from ser.train.config import TrainConfig
 from ser.models.registry import InputSpec
 from ser.train.data import FoldData
-from ser.models.classical import decision, softmax
 from ser.train.outputs import peak_memory_mb, write_csv, write_json, write_predictions
 from ser.train.run import TrainJob, preprocessing, split_model_config, with_encoder_layers
 
