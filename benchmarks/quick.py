@@ -26,6 +26,7 @@ ONE_EPOCH = "training: {epochs: 1}\n"
 QUICK: dict[str, list[str]] = {
     "features.py": ["--quick", "--corpus", "{corpus}"],
     "loading.py": ["--quick", "--corpus", "{corpus}"],
+    "predict.py": ["--quick", "--corpus", "{corpus}"],
     "encoders.py": ["--quick", "--corpus", "{corpus}"],
     "startup.py": ["--quick", "--corpus", "{corpus}"],
     "synth.py": ["--quick"],

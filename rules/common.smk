@@ -266,6 +266,12 @@ def model_fold_metrics(wildcards):
                   fold=FOLDS)
 
 
+def model_fold_predictions(wildcards):
+    """Every cross-validation fold's validation and test predictions of one model."""
+    return expand("results/models/{model}/fold_{fold}/{name}", model=wildcards.model,
+                  fold=FOLDS, name=("val_predictions.csv", "predictions.csv"))
+
+
 def fusion_inputs(wildcards):
     """Each member's validation and test predictions and metrics of the fold, in member order."""
     return {file.split(".")[0]: [f"results/models/{member}/fold_{wildcards.fold}/{file}"

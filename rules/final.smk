@@ -143,9 +143,30 @@ rule final_fuse:
         "../scripts/fuse.py"
 
 
+# Calibrated probabilities (ser.use.calibration): a temperature fitted on the validation actors'
+# predictions, checked on each cross-validation fold's test files with that fold's own.
+rule calibration:
+    input:
+        val="results/final/{model}/val_predictions.csv",
+        folds=model_fold_predictions,
+    output:
+        "results/final/{model}/calibration.json",
+    wildcard_constraints:
+        model=any_of(FINAL_CANDIDATES),
+    log:
+        "logs/final/{model}/calibration.log",
+    benchmark:
+        "logs/benchmarks/final/{model}_calibration.tsv"
+    conda:
+        "../envs/ser.yaml"
+    script:
+        "../scripts/calibrate.py"
+
+
 rule model_card:
     input:
         metrics="results/final/{model}/metrics.json",
+        calibration="results/final/{model}/calibration.json",
         history="results/final/{model}/history.csv",
         final_folds="results/final/folds.csv",
         folds="results/folds.csv",

@@ -15,4 +15,5 @@ with job_log(snakemake.log[0], "model_card") as log:
         fold_metrics=list(snakemake.input.cv),
         corpus_json=snakemake.input.corpus,
         out=snakemake.output[0],
+        calibration_json=snakemake.input.calibration,
     )

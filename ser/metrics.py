@@ -51,3 +51,17 @@ def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
     """Mean cross-entropy of class probabilities (files, classes) for labels `y`, clipped at 1e-15."""
     y = np.asarray(y, dtype=np.int64)
     return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-15, None)).mean())
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
+    """ECE: over `bins` equal-width bins of the top class's probability, the gap between the
+    mean probability and the accuracy, weighted by the bin's share of the files."""
+    probs = np.asarray(probs, dtype=np.float64)
+    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+    correct = predicted == np.asarray(y_true)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    gap = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        gap += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
+    return float(gap)

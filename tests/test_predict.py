@@ -42,8 +42,8 @@ def test_predict_gives_the_fold_predictions(use_run, ravdess16k, tmp_path):
     assert diff.max() < 1e-5
     classes = [c[2:] for c in p_cols]
     assert (both["top_class"] == [classes[i] for i in both["y_pred"]]).all()
-    # the table on screen lists every file
-    assert all(f in proc.stdout for f in expected["file"])
+    # the table goes to --out, the console gets its summary (issue 45)
+    assert f"{len(expected)} of {len(expected)} files scored" in proc.stdout
 
 
 def test_bad_files_are_named_and_the_rest_still_run(use_run, ravdess16k, tmp_path):

@@ -44,7 +44,7 @@ def member_probabilities_by_onnx(export: Path, trained, files: list[Path]) -> di
 
     from ser.audio import load_audio
     from ser.use.export_torch import build_raw_input
-    from ser.use.predict import windows
+    from ser.use.score import windows
     from ser.use.trained import LinearTrained
 
     probs = {}

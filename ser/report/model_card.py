@@ -116,8 +116,24 @@ def _mean_std(values: pd.Series) -> str:
     return f"{100 * values.mean():.2f} ± {100 * values.std(ddof=1):.2f} %"
 
 
+def _calibration_section(record: dict) -> list[str]:
+    """What the probabilities `ser predict` gives mean: the temperature and its check."""
+    lines = ["## Calibrated probabilities", "",
+             f"`ser predict` divides the log-probabilities by a temperature T = "
+             f"{record['temperature']:.3f} before the softmax (temperature scaling, fitted on "
+             f"{record['fitted_on']}, {record['n_val']} files; calibration.json). The class "
+             "ranking stays; a probability of 0.8 then comes true about 8 times in 10."]
+    if record.get("folds"):
+        lines += ["", f"Expected calibration error (15 bins) on the cross-validation folds' test "
+                      f"files, each fold's T fitted on its own validation actors: "
+                      f"{100 * record['test_ece_before']:.1f} % uncalibrated, "
+                      f"{100 * record['test_ece_after']:.1f} % calibrated (mean over "
+                      f"{len(record['folds'])} folds)."]
+    return [*lines, ""]
+
+
 def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: pd.DataFrame,
-               fold_metrics: list[dict], corpus: dict) -> str:
+               fold_metrics: list[dict], corpus: dict, calibration: dict | None = None) -> str:
     """The card's Markdown text."""
     cv = cv_table(fold_metrics, folds)
     pre = final.get("preprocessing", {})
@@ -135,18 +151,21 @@ def model_card(final: dict, history: pd.DataFrame, split: pd.DataFrame, folds: p
               f"WA {_mean_std(cv['WA'])}, macro F1 {_mean_std(cv['macro F1'])} "
               "(mean ± std across folds).", "",
               _markdown(cv), "", "Recall per class, over every fold's test files:", "",
-              _markdown(per_class_recall(fold_metrics, final["classes"])), "",
-              "## Licence", "", LICENCE, "", "## Limits", "", LIMITS, ""]
+              _markdown(per_class_recall(fold_metrics, final["classes"])), ""]
+    lines += _calibration_section(calibration) if calibration else []
+    lines += ["## Licence", "", LICENCE, "", "## Limits", "", LIMITS, ""]
     return "\n".join(lines)
 
 
 def write_model_card(final_metrics: str | Path, final_history: str | Path,
                      final_folds: str | Path, folds: str | Path, fold_metrics: list[str | Path],
-                     corpus_json: str | Path, out: str | Path) -> None:
+                     corpus_json: str | Path, out: str | Path,
+                     calibration_json: str | Path | None = None) -> None:
     """Read the final model's and the folds' outputs and write the card atomically."""
     final = json.loads(Path(final_metrics).read_text())
     metrics = [json.loads(Path(p).read_text()) for p in fold_metrics]
     text = model_card(final, pd.read_csv(final_history), pd.read_csv(final_folds),
-                      pd.read_csv(folds), metrics, read_corpus_record(corpus_json))
+                      pd.read_csv(folds), metrics, read_corpus_record(corpus_json),
+                      json.loads(Path(calibration_json).read_text()) if calibration_json else None)
     with atomic_file(out) as tmp:
         tmp.write_text(text)

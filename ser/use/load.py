@@ -1,7 +1,8 @@
 """A trained model back in memory from its file, whatever its family: a torch model.pt
 (`load_torch`), a linear model.npz (`load_linear`) or a fusion's model.json (`load_fusion`: its
 members' models, loaded from the files model.json names, `member_models`, relative to its folder).
-`load_trained` takes the file or the folder holding one and picks by the file's suffix.
+`load_trained` takes the file or the folder holding one and picks by the file's suffix, and
+calibrates it with the temperature of the calibration.json beside it (rule calibration).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ser.models.registry import InputSpec
 from ser.train.config import resolve_device
 from ser.train.normalise import Normaliser
 from ser.train.outputs import CheckpointError, load_checkpoint
+from ser.use.calibration import temperature_beside
 from ser.use.trained import FusionTrained, LinearTrained, TrainedModel
 
 SPEAKER_NORM = ("trained with speaker normalisation (training.speaker_norm), so each input needs "
@@ -38,16 +40,20 @@ def model_file(path: str | Path) -> Path:
     return found[0]
 
 
-def load_trained(path: str | Path, device: str | torch.device | None = None
-                 ) -> TrainedModel | LinearTrained | FusionTrained:
+def load_trained(path: str | Path, device: str | torch.device | None = None,
+                 calibrated: bool = True) -> TrainedModel | LinearTrained | FusionTrained:
     """The model of a model.pt, model.npz or model.json, given the file or its folder, on
-    `device` (the GPU when there is one)."""
+    `device` (the GPU when there is one); with `calibrated`, its temperature set."""
     path = model_file(path)
     if path.suffix == ".npz":
-        return load_linear(path, device)
-    if path.suffix == ".json":
-        return load_fusion(path, device)
-    return load_torch(path, device)
+        trained = load_linear(path, device)
+    elif path.suffix == ".json":
+        trained = load_fusion(path, device)
+    else:
+        trained = load_torch(path, device)
+    if calibrated:
+        trained.temperature = temperature_beside(path)
+    return trained
 
 
 def load_torch(path: str | Path, device: str | torch.device | None = None) -> TrainedModel:
@@ -100,7 +106,7 @@ def load_fusion(path: str | Path, device: str | torch.device | None = None) -> F
         if not file.exists():
             raise CheckpointError(f"{path}: its member {name}'s model {file} is missing; "
                                   "keep the run's results folder together")
-        trained = load_trained(file, device)
+        trained = load_trained(file, device, calibrated=False)  # as the weights were chosen
         if list(trained.classes) != list(record["classes"]):
             raise CheckpointError(f"{file}: classes {trained.classes}, not the fusion's "
                                   f"{record['classes']}")

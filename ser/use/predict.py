@@ -1,43 +1,34 @@
 """`ser predict`: class probabilities of new recordings from a trained model (a torch model.pt,
-a linear model.npz or a fusion's model.json).
+a linear model.npz or a fusion's model.json), over their speech only (ser.use.score), as a
+table of one row per file and, for `--windows` or a long recording, one per window or stretch of
+speech.
 
-A recording is decoded at the model's sample rate (any rate, mono or stereo, whatever soundfile
-reads) and cut into the windows the model was trained on. One no longer than the window is
-treated exactly as the features rule treated the training clips (cut or zero-padded from the
-offset, or its whole clip stretched); a longer one is scored in windows of that length every
-`hop` of a window, the last one ending at the recording's end, and its score is the mean of the
-windows' probabilities. A file that cannot be scored is reported with the reason and the others
-still run.
+Files are scored a group at a time, the windows of the group batched through the model; a long
+recording (or every one with `--timeline`) is read in blocks and scored stretch by stretch. A file
+that cannot be scored is reported with the reason and the others still run.
 """
 from __future__ import annotations
 
 import glob
 import json
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ser.audio import AudioError, fix_length, load_audio
+from ser.audio import AV_SUFFIXES, AudioError, audio_seconds
 from ser.io import atomic_file
 from ser.use.load import model_file
-from ser.use.trained import FusionTrained, LinearTrained, TrainedModel
+from ser.use.score import (LONG_SECONDS, MIN_SECONDS, FileScore, fused_score, score_clips,
+                           score_timeline)
+from ser.use.trained import FusionTrained
 
-# Shorter recordings are refused rather than padded into a window of near silence: 0.5 s holds
-# about one word, and the shortest RAVDESS clip lasts about 3 s.
-MIN_SECONDS = 0.5
-EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".oga", ".opus"}
-
-
-@dataclass
-class FileScore:
-    """A file's mean probabilities and each window's (start s, end s, probabilities)."""
-
-    path: Path
-    probs: np.ndarray
-    windows: list[tuple[float, float, np.ndarray]]
+EXTENSIONS = {f".{ext.lower()}" for ext in sf.available_formats()} | {".oga", ".opus"} | \
+    AV_SUFFIXES
+GROUP = 16  # clips decoded, then scored together
+NO_SPEECH = "no speech"
 
 
 def audio_files(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -59,75 +50,60 @@ def audio_files(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return list(dict.fromkeys(found)), failed
 
 
-def windows(wave: np.ndarray, trained: TrainedModel | LinearTrained, hop: float = 0.5
-            ) -> list[tuple[int, np.ndarray]]:
-    """(start sample, window) pairs covering the recording from the model's offset."""
-    pre, sr, n = trained.preprocessing, trained.sample_rate, trained.window_samples
-    start = int(round(pre["offset"] * sr))
-    body = wave[start:]
-    stretched = any(made["stretch_frames"] for made in pre["features"].values())
-    if len(body) <= n:
-        # as the features rule cut the training clips: whole (stretched), unpadded (functionals,
-        # encoders) or cut or zero-padded
-        window = body if stretched or trained.unpadded else \
-            fix_length(wave, sr, pre["offset"], pre["duration"])
-        return [(start, window)]
-    step = max(1, int(round(n * hop)))
-    starts = list(range(0, len(body) - n + 1, step))
-    if starts[-1] + n < len(body):
-        starts.append(len(body) - n)
-    return [(start + s, body[s:s + n]) for s in starts]
-
-
-def fused_score(path: Path, fusion: FusionTrained, hop: float = 0.5,
-                min_seconds: float = MIN_SECONDS) -> FileScore:
-    """A fusion's probabilities of one recording: each member scores it its own way (as the
-    fuse rule's members scored a fold's files), then their weighted average. One window, the
-    whole recording: the members' windows differ."""
-    scores = [score_file(path, trained, hop, min_seconds) for _, _, trained in fusion.members]
-    probs = fusion.fuse([s.probs for s in scores])
-    end = max(s.windows[-1][1] for s in scores)
-    return FileScore(path, probs, [(0.0, end, probs)])
-
-
-def score_file(path: Path, trained, hop: float = 0.5,
-               min_seconds: float = MIN_SECONDS, batch_size: int = 32) -> FileScore:
-    """Probabilities of one recording by a TrainedModel, LinearTrained or FusionTrained;
-    AudioError names it and the reason it cannot be scored."""
+def score_file(path: Path, trained, hop: float = 0.5, min_seconds: float = MIN_SECONDS,
+               timeline: bool = False) -> FileScore:
+    """One recording by a TrainedModel, LinearTrained or FusionTrained; AudioError names it
+    and the reason it cannot be scored."""
+    if timeline or audio_seconds(path) > LONG_SECONDS:
+        return score_timeline(path, trained, hop, min_seconds)
     if isinstance(trained, FusionTrained):
         return fused_score(path, trained, hop, min_seconds)
-    sr = trained.sample_rate
-    wave = load_audio(path, sr)
-    seconds = len(wave) / sr
-    if seconds < min_seconds:
-        raise AudioError(path, f"too short: {seconds:.2f} s, below the {min_seconds:g} s minimum")
-    offset = trained.preprocessing["offset"]
-    if seconds <= offset:
-        raise AudioError(path, f"nothing after the model's offset of {offset:g} s "
-                               f"(the recording lasts {seconds:.2f} s)")
-    parts = windows(wave, trained, hop)
-    probs = np.concatenate([trained.probabilities([w for _, w in parts[i:i + batch_size]])
-                            for i in range(0, len(parts), batch_size)])
-    spans = [(s / sr, min(s + len(w), len(wave)) / sr) for s, w in parts]
-    return FileScore(path, probs.mean(0), [(a, b, p) for (a, b), p in zip(spans, probs)])
+    scores, failed = score_clips([path], trained, hop, min_seconds)
+    if failed:
+        raise AudioError(path, failed[0][1])
+    return scores[0]
+
+
+def _is_long(path: Path, timeline: bool) -> bool:
+    try:
+        return timeline or audio_seconds(path) > LONG_SECONDS
+    except AudioError:
+        return False  # score_clips names the reason
 
 
 def predict_files(paths: list[Path], trained, hop: float = 0.5,
-                  min_seconds: float = MIN_SECONDS, progress: bool = True
-                  ) -> tuple[list[FileScore], list[tuple[str, str]]]:
-    """Scores of the files that could be scored and (file, reason) of those that could not."""
+                  min_seconds: float = MIN_SECONDS, progress: bool = True,
+                  timeline: bool = False) -> tuple[list[FileScore], list[tuple[str, str]]]:
+    """Scores of the files that could be scored, in order, and (file, reason) of those that
+    could not; a progress bar on stderr for more than one file."""
     from tqdm import tqdm
 
-    scores, failed = [], []
-    for path in tqdm(paths, desc="predict", unit="file", disable=not progress or len(paths) < 2):
+    done: dict[Path, FileScore] = {}
+    failed = []
+    bar = tqdm(total=len(paths), desc="predict", unit="file",
+               disable=not progress or len(paths) < 2)
+    # a fusion's members read the clip each their own way: one file at a time
+    batched = [] if isinstance(trained, FusionTrained) else \
+        [p for p in paths if not _is_long(p, timeline)]
+    for path in [p for p in paths if p not in set(batched)]:
         try:
-            scores.append(score_file(path, trained, hop, min_seconds))
+            done[path] = score_file(path, trained, hop, min_seconds, timeline)
         except AudioError as err:
             failed.append((str(path), err.reason))
-    return scores, failed
+        bar.update()
+    for i in range(0, len(batched), GROUP):
+        scores, bad = score_clips(batched[i:i + GROUP], trained, hop, min_seconds)
+        done.update((s.path, s) for s in scores)
+        failed += bad
+        bar.update(len(batched[i:i + GROUP]))
+    bar.close()
+    return [done[p] for p in paths if p in done], failed
 
 
-def _row(file: str, classes: list[str], probs: np.ndarray, **extra) -> dict:
+def _row(file: str, classes: list[str], probs: np.ndarray | None, **extra) -> dict:
+    if probs is None:
+        return {"file": file, **extra, "top_class": NO_SPEECH, "top_p": np.nan,
+                **{f"p_{c}": np.nan for c in classes}}
     top = int(np.argmax(probs))
     return {"file": file, **extra, "top_class": classes[top], "top_p": float(probs[top]),
             **{f"p_{c}": float(p) for c, p in zip(classes, probs)}}
@@ -135,17 +111,27 @@ def _row(file: str, classes: list[str], probs: np.ndarray, **extra) -> dict:
 
 def score_table(scores: list[FileScore], classes: list[str], with_windows: bool = False
                 ) -> pd.DataFrame:
-    """One row per file (window `mean`), and with `with_windows` one per window after it."""
+    """One row per file (window `mean`: over its speech), and with `with_windows` (always for
+    a timeline) one per window or stretch of speech after it."""
     rows = []
     for score in scores:
-        last = score.windows[-1][1] if score.windows else 0.0
         rows.append(_row(str(score.path), classes, score.probs, window="mean", start_s=0.0,
-                         end_s=last))
-        if with_windows:
-            rows += [_row(str(score.path), classes, p, window=str(i), start_s=a, end_s=b)
-                     for i, (a, b, p) in enumerate(score.windows, 1)]
+                         end_s=score.seconds, speech_s=score.speech))
+        if with_windows or score.timeline:
+            rows += [_row(str(score.path), classes, p, window=str(i), start_s=a, end_s=b,
+                          speech_s=speech)
+                     for i, (a, b, speech, p) in enumerate(score.windows, 1)]
     table = pd.DataFrame(rows)
-    return table if with_windows or table.empty else table.drop(columns=["window"])
+    shown = with_windows or any(s.timeline for s in scores)
+    return table if shown or table.empty else table.drop(columns=["window"])
+
+
+def summary(table: pd.DataFrame, n_files: int) -> str:
+    """A few lines for the console when the table goes to a file: files by top class."""
+    files = table[table["window"] == "mean"] if "window" in table else table
+    counts = Counter(files["top_class"])
+    parts = ", ".join(f"{c} {n}" for c, n in counts.most_common())
+    return f"{len(files)} of {n_files} files scored; top class: {parts}"
 
 
 def write_table(table: pd.DataFrame, out: str | Path) -> None:
@@ -156,8 +142,9 @@ def write_table(table: pd.DataFrame, out: str | Path) -> None:
     with atomic_file(out) as tmp:
         if out.suffix.lower() == ".csv":
             table.to_csv(tmp, index=False)
-        else:
-            tmp.write_text(json.dumps(table.to_dict(orient="records"), indent=2) + "\n")
+        else:  # a no-speech row's probabilities are null, not NaN (which JSON does not have)
+            rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+            tmp.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def validation_note(model: str | Path) -> str | None:

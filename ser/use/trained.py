@@ -33,6 +33,7 @@ from ser.models.fusion import weighted_average
 from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
+from ser.use.calibration import apply_temperature
 
 
 def window_features(kind: str, params: dict, windows: list[np.ndarray], sample_rate: int,
@@ -78,6 +79,7 @@ class TrainedModel(Windowed):
     preprocessing: dict
     info: dict
     device: torch.device
+    temperature: float = 1.0  # calibration (ser.use.calibration); 1: none
 
     @property
     def unpadded(self) -> bool:
@@ -107,9 +109,9 @@ class TrainedModel(Windowed):
 
     @torch.no_grad()
     def probabilities(self, windows: list[np.ndarray]) -> np.ndarray:
-        """(windows, classes) softmax probabilities."""
+        """(windows, classes) softmax probabilities (calibrated by the temperature)."""
         logits = self.model(self.model_input(self.features(windows))).float()
-        return logits.softmax(1).cpu().numpy()
+        return apply_temperature(logits.softmax(1).cpu().numpy(), self.temperature)
 
 
 @dataclass
@@ -121,6 +123,7 @@ class LinearTrained(Windowed):
     preprocessing: dict
     info: dict
     device: torch.device
+    temperature: float = 1.0
     unpadded = True
 
     @property
@@ -132,8 +135,9 @@ class LinearTrained(Windowed):
         return window_features(self.kind, made["params"], windows, self.sample_rate, self.device)
 
     def probabilities(self, windows: list[np.ndarray]) -> np.ndarray:
-        """(windows, classes) probabilities, from the stored arrays only."""
-        return self.model.probabilities(self.features(windows))
+        """(windows, classes) probabilities, from the stored arrays only (calibrated)."""
+        return apply_temperature(self.model.probabilities(self.features(windows)),
+                                 self.temperature)
 
 
 
@@ -150,7 +154,9 @@ class FusionTrained:
     weights: list[float]
     classes: list[str]
     info: dict
+    temperature: float = 1.0  # the fusion's own; its members are scored uncalibrated
 
     def fuse(self, member_probs: list[np.ndarray]) -> np.ndarray:
-        """sum_m w_m p_m of the members' (files, classes) probabilities, in member order."""
-        return weighted_average(self.weights, member_probs)
+        """sum_m w_m p_m of the members' (files, classes) probabilities, in member order
+        (calibrated by the fusion's temperature)."""
+        return apply_temperature(weighted_average(self.weights, member_probs), self.temperature)
