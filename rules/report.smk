@@ -24,6 +24,7 @@ rule report:
     input:
         metrics="results/metrics.csv",
         predictions=fold_outputs("predictions.csv"),
+        val_predictions=fold_outputs("val_predictions.csv"),
         histories=fold_outputs("history.csv"),
         folds="results/folds.csv",
         metadata="results/metadata.csv",

@@ -102,3 +102,23 @@ def test_out_gets_the_table_and_the_console_a_summary(use_run, ravdess16k, tmp_p
     assert "5 of 5 files scored" in proc.stdout and len(proc.stdout.splitlines()) <= 4
     assert all(f.stem not in proc.stdout for f in files)
     assert len(pd.read_csv(tmp_path / "s.csv")) == 5
+
+
+def test_the_report_gives_each_models_test_ece_before_and_after(tiny_run):
+    """The report's calibration table (issue 45), recomputed here from each fold's files."""
+    import re
+
+    page = (tiny_run / "reports/report.html").read_text()
+    section = page[page.index("<section id='calibration'>"):]
+    section = section[:section.index("</section>")]
+    for model in ("kaggle_cnn1d", "resnet18"):
+        cells = re.search(rf"<td>{model}</td>(.*?)</tr>", section).group(1)
+        shown = [float(c) for c in re.findall(r"<td>([\d.]+)</td>", cells)[-2:]]
+        before, after = [], []
+        for fold in sorted((tiny_run / "results/models" / model).glob("fold_*")):
+            pv, yv = read_predictions(fold / "val_predictions.csv")
+            pt, yt = read_predictions(fold / "predictions.csv")
+            before.append(expected_calibration_error(pt, yt))
+            after.append(expected_calibration_error(
+                apply_temperature(pt, fit_temperature(pv, yv)), yt))
+        assert shown == [round(100 * np.mean(before), 1), round(100 * np.mean(after), 1)]

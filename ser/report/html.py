@@ -22,6 +22,7 @@ from ser.io import atomic_file
 from ser.report import tables, yardstick
 from ser.report.answer import (answer_sentence, comparison_sentence, protocol_description,
                                random_weight_models)
+from ser.report.calibration import calibration_html
 from ser.report.figures import ReportFigure, make_figures, write_figures
 from ser.report.inputs import RunData, load_run, package_versions
 from ser.report.published import comparability
@@ -182,7 +183,8 @@ def page_html(run: RunData, figures: list[ReportFigure], generated: datetime) ->
         f"<h1>{title}: CNNs from scratch against transfer learning</h1>", _p(answer, "answer"),
         warnings_html(run), overview,
         _section("headline", "Scores per model", tables.headline_table(run, reps)),
-        comparison, yardstick_html(run, figures), published_html(run), models_html(run, figures),
+        comparison, yardstick_html(run, figures), calibration_html(run), published_html(run),
+        models_html(run, figures),
         provenance_html(run, generated)])
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"

@@ -32,6 +32,7 @@ class FoldRun:
     predictions: pd.DataFrame
     history: pd.DataFrame
     finished: datetime
+    val_predictions: pd.DataFrame | None = None  # the validation files', when the fold has some
 
 
 def read_fold(fold_dir: str | Path, model: str, fold: int) -> FoldRun:
@@ -52,7 +53,10 @@ def read_fold(fold_dir: str | Path, model: str, fold: int) -> FoldRun:
     hist = read_table(fold_dir / "history.csv", "training history",
                       ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"])
     finished = datetime.fromtimestamp(meta_path.stat().st_mtime, tz=timezone.utc)
-    return FoldRun(model, fold, classes, pred, hist, finished)
+    val_path = fold_dir / "val_predictions.csv"
+    val = read_table(val_path, "validation predictions", ["y_true", *probs]) \
+        if val_path.is_file() else None
+    return FoldRun(model, fold, classes, pred, hist, finished, val)
 
 
 def read_benchmarks(paths: Iterable[str | Path]) -> pd.DataFrame:

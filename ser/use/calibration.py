@@ -74,11 +74,11 @@ def calibrate(final_val_csv: str | Path, folds: list[tuple[int, Path, Path]],
     probs, y = read_predictions(final_val_csv)
     record = {"method": "temperature scaling: p = softmax(log p_model / T)",
               "fitted_on": "the final split's validation actors' files", "n_val": len(y)}
-    if not len(y):  # a linear final model fits its validation actors: the folds' instead
+    if not len(y):  # a final split without validation actors: the folds' instead
         pairs = [read_predictions(val) for _, val, _ in folds] or [(probs, y)]
         probs, y = np.concatenate([p for p, _ in pairs]), np.concatenate([t for _, t in pairs])
         record |= {"fitted_on": "the cross-validation folds' validation actors' files (the "
-                                "final split trains on its validation actors)", "n_val": len(y)}
+                                "final split has none)", "n_val": len(y)}
     if len(y):
         t = fit_temperature(probs, y)
         record |= {"temperature": t, "val_nll_before": nll(probs, y),
@@ -101,3 +101,10 @@ def temperature_beside(model: str | Path) -> float:
     if not path.is_file():
         return 1.0
     return float(json.loads(path.read_text()).get("temperature", 1.0))
+
+
+def export_record(temperature: float) -> dict:
+    """What an export says of the calibration its graph leaves out."""
+    return {"temperature": temperature,
+            "apply": "p = softmax(log(probabilities) / temperature), after the graph"
+                     if temperature != 1.0 else "not calibrated"}

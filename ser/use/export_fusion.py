@@ -17,6 +17,7 @@ import numpy as np
 
 from ser import __version__
 from ser.io import atomic_file
+from ser.use.calibration import export_record
 from ser.use.trained import FusionTrained
 
 FUSION_FILE = "fusion.json"
@@ -36,6 +37,7 @@ def export_fusion(fusion: FusionTrained, out_dir: Path,
               "combine": "p = sum_m weight_m * p_m, p_m a member's (files, classes) "
                          "probabilities, each the mean over that member's windows",
               "weights_chosen_on": "the validation actors' files, never test files",
+              "calibration": export_record(fusion.temperature),
               "fitted_on_files": len(fusion.info.get("fitted_on_files", []))}
     path = out_dir / FUSION_FILE
     with atomic_file(path) as tmp:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ser import __version__
 from ser.io import atomic_file
+from ser.use.calibration import export_record
 from ser.use.trained import LinearTrained
 
 OPSET = 17
@@ -61,6 +62,7 @@ def export_linear(trained: LinearTrained, out_dir: Path) -> list[Path]:
               "ser_version": __version__, "arch": trained.info.get("arch"),
               "weights": trained.info.get("weights"), "classes": trained.classes,
               "output": "probabilities (batch, classes), softmax applied",
+              "calibration": export_record(trained.temperature),
               "audio": {k: trained.preprocessing[k]
                         for k in ("sample_rate", "offset", "duration", "window_seconds")},
               "features": trained.preprocessing["features"],

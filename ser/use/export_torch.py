@@ -27,6 +27,7 @@ from ser.models import build_model, get_spec
 from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
+from ser.use.calibration import export_record
 from ser.use.trained import TrainedModel
 
 TOLERANCE = 1e-4
@@ -126,6 +127,7 @@ def preprocessing_json(trained: TrainedModel, exported: dict, model_file: str) -
         "model_file": model_file, **exported, "ser_version": __version__,
         "arch": trained.info["arch"], "weights": trained.info.get("weights"),
         "classes": trained.classes, "output": "probabilities (batch, classes), softmax applied",
+        "calibration": export_record(trained.temperature),
         "audio": {k: trained.preprocessing[k]
                   for k in ("sample_rate", "offset", "duration", "window_seconds")},
         "features": trained.preprocessing["features"],
