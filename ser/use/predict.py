@@ -51,11 +51,15 @@ def audio_files(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def score_file(path: Path, trained, hop: float = 0.5, min_seconds: float = MIN_SECONDS,
-               timeline: bool = False) -> FileScore:
+               timeline: bool = False, progress: bool = False) -> FileScore:
     """One recording by a TrainedModel, LinearTrained or FusionTrained; AudioError names it
-    and the reason it cannot be scored."""
+    and the reason it cannot be scored. With `progress`, a long one's bar (seconds) on stderr."""
     if timeline or audio_seconds(path) > LONG_SECONDS:
-        return score_timeline(path, trained, hop, min_seconds)
+        from tqdm import tqdm
+
+        with tqdm(total=round(audio_seconds(path)), desc=path.name, unit="s",
+                  disable=not progress, leave=False) as bar:
+            return score_timeline(path, trained, hop, min_seconds, bar.update)
     if isinstance(trained, FusionTrained):
         return fused_score(path, trained, hop, min_seconds)
     scores, failed = score_clips([path], trained, hop, min_seconds)
@@ -87,7 +91,7 @@ def predict_files(paths: list[Path], trained, hop: float = 0.5,
         [p for p in paths if not _is_long(p, timeline)]
     for path in [p for p in paths if p not in set(batched)]:
         try:
-            done[path] = score_file(path, trained, hop, min_seconds, timeline)
+            done[path] = score_file(path, trained, hop, min_seconds, timeline, progress)
         except AudioError as err:
             failed.append((str(path), err.reason))
         bar.update()
