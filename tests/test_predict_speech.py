@@ -60,6 +60,18 @@ def test_a_timeline_row_per_utterance_each_scored_as_the_utterance_alone(use_run
     assert summary["end_s"] == len(wave) / SR
 
 
+def test_a_fusion_gives_a_timeline_too(use_run, ravdess16k, tmp_path):
+    """Each stretch scored by every member at its own rate, then the members' weighted mean."""
+    utterances = sorted((ravdess16k / "Actor_05").glob("03-01-0*-02-01-01-05.flac"))[:3]
+    wave, truth = spoken_recording(utterances)
+    sf.write(tmp_path / "talk.wav", wave, SR)
+    table = top_classes(use_run / "results/final/fusion", [tmp_path / "talk.wav", "--timeline"],
+                        tmp_path / "t.csv")
+    rows = table[table["window"] != "mean"]
+    assert len(rows) == len(truth)
+    assert np.allclose(rows.filter(regex="^p_").sum(axis=1), 1, atol=1e-5)
+
+
 def test_an_m4a_scores_as_its_wav(use_run, ravdess16k, tmp_path):
     release = sorted((ravdess16k / "Actor_03").glob("*.flac"))[7]
     wave, rate = sf.read(release, dtype="float32")

@@ -133,18 +133,18 @@ def _at(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
     return soxr.resample(wave, rate, target).astype(np.float32)
 
 
-def stream_rate(trained) -> int:
-    """The rate a long recording is decoded at: the model's (a fusion's first member's)."""
-    return trained.members[0][2].sample_rate if isinstance(trained, FusionTrained) \
-        else trained.sample_rate
+def lead(trained) -> TrainedModel | LinearTrained:
+    """The model whose rate a long recording is decoded at: itself, or a fusion's first
+    member."""
+    return trained.members[0][2] if isinstance(trained, FusionTrained) else trained
 
 
 def score_timeline(path: Path, trained, hop: float = 0.5, min_seconds: float = MIN_SECONDS,
                    progress=None) -> FileScore:
     """Stretch by stretch of speech, read in blocks; `progress(seconds)` after each block."""
-    sr = stream_rate(trained)
+    sr = lead(trained).sample_rate
     seconds = audio_seconds(path)
-    _check_length(path, seconds, trained, min_seconds)
+    _check_length(path, seconds, lead(trained), min_seconds)
     tracker, buffer, first = SpeechTracker(sr), np.zeros(0, np.float32), 0
     rows = []
 
