@@ -241,3 +241,17 @@ def test_row_space_fit_reaches_the_direct_optimum(corpus: dict) -> None:
     present = direct.classes_
     assert np.abs(coef[present] - direct.coef_).max() < 1e-3 * np.abs(direct.coef_).max()
     assert np.allclose(intercept[present], direct.intercept_, atol=1e-2)
+
+
+def test_one_training_actor_chooses_C_on_its_own_files(corpus: dict) -> None:
+    """A tiny corpus can leave one training actor in a fold: C is chosen by a cross-validation
+    over that actor's files (stratified by class), with no other actor's file in it."""
+    features, files = read_shards(corpus["shards"], expect_kind="egemaps")
+    meta = corpus["meta"].set_index("file").loc[files]
+    one = (meta["actor"] == ACTORS[0]).to_numpy()
+    from ser.data.labels import encode
+    y, classes = encode(meta.reset_index(), "emotion")
+    model = classical.LinearModel().fit(features[one], y[one], meta["actor"].to_numpy()[one],
+                                        len(classes))
+    assert model.inner_actors == [ACTORS[0]] and len(model.inner) == len(classical.C_GRID)
+    assert model.C in classical.C_GRID and model.probabilities(features[~one][:3]).shape == (3, 8)

@@ -196,14 +196,24 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def inner_cv(model: LinearModel, x: np.ndarray, y: np.ndarray, groups: np.ndarray,
              n_classes: int, class_weights: bool, seed: int) -> list[InnerScores]:
-    """Scores of every C of `model.C_grid` over a GroupKFold of the actors in `groups`."""
-    from sklearn.model_selection import GroupKFold
+    """Scores of every C of `model.C_grid` over a GroupKFold of the actors in `groups`.
+
+    A fold with a single training actor (a tiny corpus: 4 actors in 2 folds, one held out for
+    validation) has no actor to hold out, so its files are split instead (stratified by class):
+    C is then chosen on that actor's own speech, still never on a validation or test actor."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
 
     n_groups = len(set(groups))
     if n_groups < 2:
-        raise ValueError(f"the inner cross-validation needs at least 2 training actors, "
-                         f"got {n_groups}")
-    splits = list(GroupKFold(n_splits=min(model.inner_folds, n_groups)).split(x, y, groups))
+        smallest = int(np.bincount(y).compress(np.bincount(y) > 0).min()) if len(y) else 0
+        if smallest < 2:
+            raise ValueError(f"the inner cross-validation needs 2 training actors, or one with "
+                             f"at least 2 files of each class; got {n_groups} actor(s)")
+        folds = StratifiedKFold(n_splits=min(model.inner_folds, smallest), shuffle=True,
+                                random_state=seed)
+        splits = list(folds.split(x, y))
+    else:
+        splits = list(GroupKFold(n_splits=min(model.inner_folds, n_groups)).split(x, y, groups))
     table = np.zeros((len(model.C_grid), len(splits), 5))
     for j, (tr, va) in enumerate(splits):
         path = model._fit_path(x[tr], y[tr], model.C_grid, class_weights, seed, n_classes)
