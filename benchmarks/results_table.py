@@ -113,9 +113,11 @@ def _pm(row: pd.Series, metric: str) -> str:
 
 
 def answer_group(groups: list[pd.DataFrame]) -> pd.DataFrame:
-    """The set-up that answers: the full-strength preset's where it has rows (every family at its
-    full recipe), else the one whose representatives span the most families."""
-    full = [g for g in groups if FULL_PRESET in str(g["setup"].iloc[0])]
+    """The set-up that answers: the full-strength preset's where its rows answer the question (a
+    scratch and a transfer row: every family at its full recipe), else the one whose
+    representatives span the most families."""
+    full = [g for g in groups if FULL_PRESET in str(g["setup"].iloc[0])
+            and {"scratch", "transfer"} <= set(g["family"])]
     return max(full or groups, key=lambda g: (g["family"].nunique(), len(g)))
 
 

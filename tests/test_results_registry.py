@@ -200,6 +200,8 @@ def test_the_answer_comes_from_the_full_strength_preset_and_names_a_cost_cut():
         fold_metrics("ge2e_ft", "transfer", [0.70, 0.72], [0.75, 0.75]).assign(
             weights="packaged")]), setup="full_cpu.yaml (full strength)", command="x",
         wall_min=1.0, hw="h", commit="c", date="d")
+    partial = full[full["model"] == "ge2e_ft"]  # no scratch row yet: the laptop still answers
+    assert t.answer(t.summary(pd.concat([laptop, partial]))) == text
     text = t.answer(t.summary(pd.concat([laptop, full])))
     assert text.startswith("On emobox_6fold (full_cpu.yaml (full strength);")
     assert "`cnn6` 57.00 against transfer with real pretrained weights `ge2e_ft` 71.00: " \
