@@ -77,7 +77,8 @@ def three_ways(metrics: pd.DataFrame) -> list[Network]:
     means = val.groupby(metrics["model"]).mean()
     candidates: dict[str, dict[str, list[str]]] = {}
     random = random_weights(metrics)
-    for (model, arch), rows in metrics.groupby(["model", "arch"], sort=True):
+    transfer = metrics[metrics["family"] == "transfer"]  # eGeMAPS' `_lr` is no network's head
+    for (model, arch), rows in transfer.groupby(["model", "arch"], sort=True):
         found = network_of(str(arch))
         if found is None:
             continue
