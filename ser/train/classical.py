@@ -34,11 +34,35 @@ from ser.train.outputs import peak_memory_mb, write_csv, write_json, write_predi
 from ser.train.run import TrainJob, preprocessing, split_model_config, with_encoder_layers
 
 
+def pools_validation(data: FoldData) -> bool:
+    """A fold of one training actor (a tiny corpus) leaves the inner cross-validation no actor to
+    hold out: its linear model pools the validation actors in, as before issue 42, and its
+    validation score is the inner cross-validation's (`val_source` says so)."""
+    return data.splits["train"].rows["actor"].nunique() < 2 and len(data.splits["val"]) > 0
+
+
 def training_arrays(data: FoldData, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(x, y, actor) of the fold's training actors (never its validation or test actors)."""
-    train = data.splits["train"]
-    return (train.features[kind].numpy(), train.y.numpy(),
-            train.rows["actor"].to_numpy(dtype=np.int64))
+    """(x, y, actor) of the fold's training actors (never its validation or test actors; the
+    validation actors too where `pools_validation`)."""
+    parts = [data.splits[s] for s in (("train", "val") if pools_validation(data) else ("train",))]
+    return (np.concatenate([p.features[kind].numpy() for p in parts]),
+            np.concatenate([p.y.numpy() for p in parts]),
+            np.concatenate([p.rows["actor"].to_numpy(dtype=np.int64) for p in parts]))
+
+
+def validation_probabilities(model, data: FoldData, kind: str, cfg: TrainConfig) -> np.ndarray:
+    """The validation files' probabilities: the model's own, or, where it pooled them in, those
+    of its C refitted on the training actors alone."""
+    from ser.models.classical import decision, softmax
+
+    train, val = data.splits["train"], data.splits["val"]
+    if not len(val):
+        return np.zeros((0, data.n_classes))
+    if not pools_validation(data):
+        return model.probabilities(val.features[kind].numpy())
+    arrays = model.fit_chosen(train.features[kind].numpy(), train.y.numpy(), data.n_classes,
+                              cfg.class_weights, cfg.seed)
+    return softmax(decision(val.features[kind].numpy(), *arrays))
 
 
 def history_table(model) -> pd.DataFrame:
@@ -80,8 +104,7 @@ def run_classical(job: TrainJob, log: logging.Logger) -> dict:
     with threadpool_limits(limits=max(1, int(job.threads or 1))):
         model.fit(x, y, actors, data.n_classes, class_weights=cfg.class_weights, seed=cfg.seed)
         seconds = time.monotonic() - start
-    val_probs = model.probabilities(data.splits["val"].features[kind].numpy()) \
-        if len(data.splits["val"]) else np.zeros((0, data.n_classes))
+    val_probs = validation_probabilities(model, data, kind, cfg)
     history = history_table(model)
     log.info("inner cross-validation (UA by %sC):\n%s", "layer and " if model.layers else "",
              history.to_string(index=False))
@@ -127,11 +150,13 @@ def validation_scores(model, data: FoldData, val_probs: np.ndarray) -> dict:
     scores = {"inner_accuracy": inner.val_accuracy,
               "inner_unweighted_accuracy": inner.val_unweighted_accuracy}
     y_val = data.splits["val"].y.numpy()
-    if not len(y_val):
+    if not len(y_val) or pools_validation(data):
+        why = "one training actor, so the validation actors pooled in" if len(y_val) else \
+            "no validation actors"
         return {**scores, "val_accuracy": inner.val_accuracy,
                 "val_unweighted_accuracy": inner.val_unweighted_accuracy,
-                "val_source": f"no validation actors: the inner {min(model.inner_folds, actors)}"
-                              f"-fold GroupKFold over the training actors that chose C"}
+                "val_source": f"{why}: the inner {min(model.inner_folds, actors)}-fold "
+                              f"GroupKFold over the actors that chose C"}
     held_out = classification_metrics(y_val, val_probs.argmax(1), data.n_classes)
     return {**scores, "val_accuracy": held_out["accuracy"],
             "val_unweighted_accuracy": held_out["unweighted_accuracy"],
@@ -154,7 +179,9 @@ def fold_metrics(model, data: FoldData, probs: tuple[np.ndarray, np.ndarray], in
     if not len(y_true):  # a final model: nothing tested, no score to claim
         scores = {k: (float("nan") if isinstance(v, float) else v) for k, v in scores.items()}
     return {**info, "label_set": data.label_set, "fold": data.fold,
-            "n_train": len(data.splits["train"]), "n_val": len(data.splits["val"]),
+            "n_train": len(data.splits["train"]) + (len(data.splits["val"])
+                                                    if pools_validation(data) else 0),
+            "n_val": 0 if pools_validation(data) else len(data.splits["val"]),
             "n_test": len(y_true), **scores, **validation_scores(model, data, probs[1]),
             "best_epoch": chosen + 1, "epochs_run": len(model.inner), "C": model.C,
             **({"layer": model.layer} if model.layers else {}),
