@@ -71,6 +71,9 @@ PUBLISHED_NAMES = {"cnnx": "CNN-X", "cnn1d_lstm": "1DCNNLSTM", "cnn14_attn": "CN
                    "alexnet_attn": "AlexNet + Attn", "cnn14": "CNN-14"}
 
 
+WALL_LEDGER = "wall_seconds.tsv"  # one line per call: the models asked for, wall seconds
+
+
 def seed_workdir(root: Path, protocol: str, seed: int) -> Path:
     """Seed 0 keeps the single-seed directory, so earlier results are reused."""
     return root / (protocol if seed == 0 else f"{protocol}_seed{seed}")
@@ -116,7 +119,20 @@ def run_pipeline(protocol: str, models: list[str], corpus: Path, workdir: Path, 
     cmd = snakemake_command(protocol, workdir, cores, configfiles, extra, list(targets))
     start = time.monotonic()
     subprocess.run(cmd, check=True)
-    return time.monotonic() - start
+    elapsed = time.monotonic() - start
+    with open(workdir / WALL_LEDGER, "a") as ledger:  # a run split over calls keeps its cost
+        ledger.write(f"{' '.join(models)}\t{elapsed:.1f}\n")
+    return elapsed
+
+
+def ledger_seconds(workdir: Path, models: list[str]) -> float:
+    """Wall seconds of every call into `workdir` that trained one of `models`: the cost of a run
+    stopped and resumed, which the call that finds every fold done would put near zero."""
+    path = workdir / WALL_LEDGER
+    if not path.exists():
+        return 0.0
+    calls = [line.split("\t") for line in path.read_text().splitlines() if "\t" in line]
+    return sum(float(s) for names, s in calls if set(names.split()) & set(models))
 
 
 def pct(values: pd.Series) -> str:
@@ -236,7 +252,7 @@ def main() -> None:
     args = parse_args()
     variants = [(v.stem, [*args.configfile, v]) for v in args.variants] or \
         [("preset", args.configfile)]
-    wall, runs = 0.0, []
+    wall, ledger, runs = 0.0, 0.0, []
     for name, configfiles in variants:
         root = args.workdir if len(variants) == 1 else args.workdir / name
         for seed in args.seeds:
@@ -245,18 +261,19 @@ def main() -> None:
                                  args.pretrained == "none", seed, configfiles,
                                  args.snakemake_args, fold_targets(args.models, args.folds))
             runs.append(read_run(workdir, args.models, args.folds).assign(variant=name))
+            ledger += ledger_seconds(workdir, args.models)
     metrics = pd.concat(runs, ignore_index=True)  # has a `seed` column
     metrics = metrics[metrics["model"].isin(args.models)]
     variant = f" + {' + '.join(map(str, args.configfile))}" if args.configfile else ""
     folds = f", folds {args.folds} only" if args.folds else ""
     print(f"\nprotocol {args.protocol}{variant}{folds}, seeds {args.seeds}, corpus {args.corpus}, "
-          f"wall time {wall / 60:.1f} min, device {metrics['device'].iloc[0]}")
+          f"wall time {wall / 60:.1f} min (all calls into these workdirs: {ledger / 60:.1f}), device {metrics['device'].iloc[0]}")
     if args.select == "validation":
         print(selection_report(metrics, args.protocol))
     else:  # tabulate is pinned in requirements.lock
         print(comparison(metrics, args.protocol).to_markdown(index=False))
     if not (args.no_registry or args.folds or args.variants):  # full runs of every fold only
-        write_registry(args, metrics, wall)
+        write_registry(args, metrics, max(wall, ledger))
 
 
 def write_registry(args: argparse.Namespace, metrics: pd.DataFrame, wall_s: float) -> None:

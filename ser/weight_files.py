@@ -42,6 +42,15 @@ def resolve_cache_dir(cache_dir: str | Path | None) -> Path:
     return Path(cache_dir or os.environ.get("SER_WEIGHTS_DIR") or DEFAULT_CACHE_DIR)
 
 
+def recorded_cache_dir(recorded: str | Path | None) -> Path:
+    """Where a trained model finds its hub encoder's snapshot: $SER_WEIGHTS_DIR when set (a model
+    moved to another machine), else the absolute folder its features were made from (recorded in
+    its shards), else the config default. So `ser predict` works from any working directory."""
+    if os.environ.get("SER_WEIGHTS_DIR") or not recorded or not Path(recorded).is_dir():
+        return resolve_cache_dir(None)
+    return Path(recorded)
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights that are neither in the cache (verified) nor downloadable."""
 

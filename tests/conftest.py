@@ -148,7 +148,7 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(scope="session")
 def use_run(tmp_path_factory, ravdess16k: Path) -> Path:
-    """`snakemake final` on four real actors: kaggle_cnn1d cross-validated on 2 folds, and its
+    """`snakemake final` on six real actors: kaggle_cnn1d cross-validated on 2 folds, and its
     final model with its model card (tests/configs/use.yaml)."""
     import yaml
 

@@ -55,8 +55,9 @@ def test_export_of_a_trained_model_agrees_with_torch_on_real_files(use_run, ravd
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(  # torch models; heads on pooled encoder layers are not served yet, and
-    # crepe_tiny_ft stands for crepe_full_ft (the same class, 60 times the compute)
+@pytest.mark.parametrize(  # torch models on spectral input; heads on an encoder's pooled layers
+    # are trained and served in tests/test_use_encoders.py, and crepe_tiny_ft stands for
+    # crepe_full_ft (the same class, 60 times the compute)
     "arch", [m for m in list_models() if get_spec(m).trainer == "torch"
              and not is_encoder(get_spec(m).input.features[0]) and m != "crepe_full_ft"])
 def test_every_registry_model_exports_to_onnx_and_agrees_on_real_files(arch, ravdess16k,

@@ -34,9 +34,9 @@ def test_final_split_has_no_test_actors_and_only_the_final_fold_may_lack_them():
 def test_final_model_and_its_card(use_run):
     final = use_run / "results/final"
     split = pd.read_csv(final / "folds.csv")
-    assert set(split["split"]) == {"train", "val"} and set(split["actor"]) == {1, 2, 3, 4}
+    assert set(split["split"]) == {"train", "val"} and set(split["actor"]) == {1, 2, 3, 4, 5, 6}
     metrics = json.loads((final / MODEL / "metrics.json").read_text())
-    assert metrics["n_test"] == 0 and metrics["n_train"] + metrics["n_val"] == 240
+    assert metrics["n_test"] == 0 and metrics["n_train"] + metrics["n_val"] == 360
     assert not (final / MODEL / "predictions.csv").exists()
     card = (final / MODEL / "model_card.md").read_text()
     folds = [json.loads((use_run / f"results/models/{MODEL}/fold_{k}/metrics.json").read_text())
@@ -47,7 +47,7 @@ def test_final_model_and_its_card(use_run):
     assert f"WA {100 * np.mean(wa):.2f} ± {100 * np.std(wa, ddof=1):.2f} %" in card
     assert ", ".join(metrics["classes"]) in card
     train = sorted(split.loc[split["split"] == "train", "actor"].unique())
-    assert f"Training actors (180 files): {', '.join(map(str, train))}." in card
+    assert f"Training actors (300 files): {', '.join(map(str, train))}." in card
     assert "CC BY-NC-SA 4.0" in card and "non-commercial" in card
     assert "North-American English" in card and "(files not checked against the release)" in card
     # recall of each class over both folds' test files, from the confusion matrices
@@ -66,15 +66,15 @@ def test_a_linear_final_model_its_card_and_its_predictions(use_run, ravdess16k, 
     split = pd.read_csv(use_run / "results/final/folds.csv")
     train = sorted(split.loc[split["split"] == "train", "actor"].unique())
     metrics = json.loads((final / "metrics.json").read_text())
-    assert metrics["n_test"] == 0 and metrics["n_train"] == 180 and metrics["n_val"] == 60
-    assert sorted(metrics["inner_actors"]) == train and len(train) == 3
+    assert metrics["n_test"] == 0 and metrics["n_train"] == 300 and metrics["n_val"] == 60
+    assert sorted(metrics["inner_actors"]) == train and len(train) == 5
     history = pd.read_csv(final / "history.csv")
     best = history.loc[history["val_ua"].idxmax()]
     assert metrics["C"] == best["C"]  # the inner cross-validation's choice
     card = (final / "model_card.md").read_text()
     assert f"C {metrics['C']:g} chosen by the inner cross-validation over the training actors " \
            f"(inner UA {100 * best['val_ua']:.2f} %)" in card
-    assert f"Training actors (180 files): {', '.join(map(str, train))}." in card
+    assert f"Training actors (300 files): {', '.join(map(str, train))}." in card
     folds = [json.loads((use_run / f"results/models/egemaps_lr/fold_{k}/metrics.json")
                         .read_text()) for k in (1, 2)]
     ua = [f["unweighted_accuracy"] for f in folds]

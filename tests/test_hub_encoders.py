@@ -8,6 +8,8 @@ import hashlib
 import json
 import math
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ import torch
 import transformers as tf
 import yaml
 
-from conftest import run_snakemake
+from conftest import REPO, run_snakemake
 from ser.audio import load_audio
 from ser.encoders import (EncoderWeightsError, encoder_features, get_encoder, hub_weight_files,
                           identity)
@@ -198,11 +200,34 @@ def test_the_pipeline_fetches_once_and_its_jobs_open_no_connection(mirror_dir, t
     assert metrics["weights"].str.contains("facebook/wav2vec2-base through transformers").all()
     log = (workdir / "logs" / "features" / "wav2vec2_base.log").read_text()
     assert "internet socket refused" not in log
+    served_from_elsewhere(workdir, guard, tmp_path / "elsewhere")
+
+
+def served_from_elsewhere(workdir: Path, guard: Path, cwd: Path) -> None:
+    """`ser predict` of a hub head from a folder that is not the run's (issue 44): the model
+    finds its encoder's snapshot where its features were made (no network, no resources/ in
+    the folder) and gives what it gives in the run's own folder."""
+    model = workdir / "results/models/wav2vec2_base_lr/fold_1"
+    audio = sorted(Path(p) for p in pd.read_csv(workdir / "results/metadata.csv")["path"])[:2]
+    cwd.mkdir()
+    env = {"PYTHONPATH": f"{guard}:{REPO}", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    tables = []
+    for folder in (workdir, cwd):
+        proc = subprocess.run([sys.executable, "-m", "ser", "predict", model, *audio, "--out",
+                               cwd / f"{folder.name}.csv"], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        tables.append(pd.read_csv(cwd / f"{folder.name}.csv"))
+    assert not (cwd / "resources").exists() and len(tables[1]) == 2
+    p_cols = [c for c in tables[0].columns if c.startswith("p_")]
+    assert np.abs(tables[0][p_cols].to_numpy() - tables[1][p_cols].to_numpy()).max() < 1e-6
 
 
 # Installed into every Python process of the run: an internet socket's connect raises.
 NO_INTERNET = '''
 import socket
+import subprocess
+import sys
 _connect = socket.socket.connect
 def connect(self, address):
     if self.family in (socket.AF_INET, socket.AF_INET6):

@@ -85,10 +85,6 @@ def test_an_m4a_scores_as_its_wav(use_run, ravdess16k, tmp_path):
     assert len(p) == 2 and np.abs(p[0] - p[1]).max() < 0.02
 
 
-@pytest.mark.xfail(reason="issue 45, open: on the tests' 4-actor run each fold has one training "
-                   "actor, so the linear model pools its validation actor in and its validation "
-                   "predictions come from another fit (issue 42's fallback); the temperature "
-                   "fitted on them raised fold 1's test ECE (0.27 against 0.16)", strict=False)
 def test_calibration_lowers_the_test_ece_and_ser_predict_applies_it(use_run, ravdess16k,
                                                                    tmp_path):
     """The linear model, overconfident as fitted models are (the one-epoch CNN of this run is

@@ -1,5 +1,5 @@
 """Issue 33: a fusion used outside the run (tests/configs/use.yaml: kaggle_cnn1d + egemaps_lr on
-four real actors). `ser predict` on a fold's model.json gives that fold's predictions.csv, its
+six real actors). `ser predict` on a fold's model.json gives that fold's predictions.csv, its
 export agrees with `ser predict` under onnxruntime, `final` trains it with a card, the final model
 of an empty `final.models` is the validation-best family representative, and a copy of the
 release's 48 kHz stereo WAV files is scored as the 16 kHz FLAC copy is."""

@@ -136,13 +136,10 @@ def test_every_models_validation_ua_is_measured_on_the_folds_validation_actors(u
             recomputed = classification_metrics(val["y_true"].to_numpy(),
                                                 val["y_pred"].to_numpy(),
                                                 len(metrics["classes"]))
-            if model == "egemaps_lr":
-                # these folds hold one training actor: the linear model pools the validation
-                # actor in (the inner CV needs two) and says so; its C never saw a test actor
-                assert metrics["val_source"].startswith("one training actor")
-                assert set(metrics["inner_actors"]) == set(
-                    rows.loc[rows["split"] != "test", "actor"])
-                continue
+            if model == "egemaps_lr":  # its C and fit saw the two training actors alone
+                train = set(rows.loc[rows["split"] == "train", "actor"])
+                assert set(metrics["inner_actors"]) == train and len(train) == 2
+                assert metrics["val_source"].startswith("the validation actors, never seen")
             assert metrics["val_unweighted_accuracy"] == pytest.approx(
                 recomputed["unweighted_accuracy"])
 

@@ -45,6 +45,7 @@ from ser.encoders import (encoder_features, encoder_layers, get_encoder, identit
                           runs_encoder)
 from ser.encoders.crepe import FRAME_KINDS
 from ser.features.functionals import functional_features, is_functional, opensmile_version
+from ser.weight_files import resolve_cache_dir
 
 EXTRACTOR_VERSION = "1"
 COMPRESSION: str | None = None  # see the measurements above
@@ -142,6 +143,8 @@ def shard_preprocessing(paths: list[str | Path]) -> dict:
                 "duration": float(attrs["duration"]),
                 "stretch_frames": int(attrs.get("stretch_frames", 0)),
                 "params": json.loads(attrs["params"])}
+        if "weights_dir" in attrs:  # a hub encoder's snapshot folder (encoder_attrs)
+            made["weights_dir"] = str(attrs["weights_dir"])
         if seen and made != seen:
             raise ShardError(path, f"made with {made}, unlike {paths[0]} ({seen})")
         seen = made
@@ -155,7 +158,10 @@ def encoder_attrs(kind: str, params: dict | None = None,
     if kind in FRAME_KINDS:  # the frozen blocks of CREPE that fine-tuning reads
         return identity(get_encoder(f"crepe_{FRAME_KINDS[kind]}"))
     spec = get_encoder(kind)
-    return {**identity(spec, params, weights_dir),
+    # a hub snapshot's absolute folder, so that the trained model finds it from any directory
+    where = {} if spec.hub is None else \
+        {"weights_dir": str(resolve_cache_dir(weights_dir).resolve())}
+    return {**identity(spec, params, weights_dir), **where,
             "layers": json.dumps(encoder_layers(spec, params, weights_dir))}
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import timm
 import torch
 from torch import nn
 
@@ -38,6 +37,8 @@ class InceptionResNetV2(nn.Module):
     def __init__(self, n_classes: int, finetune: bool = False):
         super().__init__()
         self.finetune = finetune
+        import timm  # here: `ser predict` of another family does not pay for it (~30 MB)
+
         self.backbone = timm.create_model("inception_resnet_v2", pretrained=False, num_classes=0)
         self.backbone.requires_grad_(finetune)
         self.fc1 = nn.Linear(self.backbone.num_features, 1024)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import models as tvm
 
 from ser.models.attention import UVectorAttention
 from ser.models.dchung_recipe import LOGMEL_IMAGE, dchung_defaults
@@ -29,9 +28,17 @@ SOURCE = "dchung1209/RAVDESS (PyTorch); torchvision ImageNet weights"
 TRANSFER = ("none", "imagenet")
 
 
-def imagenet_file(weights):
-    """The `weight_files` of a model on torchvision's enum `weights`."""
-    return lambda pretrained, hparams: [from_hub_url(weights.url)]
+def tvm():
+    """torchvision.models, imported when a model is built: `ser predict` of another family does
+    not pay for it (~160 MB resident, issue 45)."""
+    from torchvision import models
+
+    return models
+
+
+def imagenet_file(enum: str):
+    """The `weight_files` of a model on torchvision's weights enum `enum` (IMAGENET1K_V1)."""
+    return lambda pretrained, hparams: [from_hub_url(getattr(tvm(), enum).IMAGENET1K_V1.url)]
 
 
 def load_imagenet(net: nn.Module, weights, pretrained: str, cache_dir: Path,
@@ -72,28 +79,28 @@ def build_attention_cnn(constructor, weights, channels: int, n_classes: int, pre
 
 @register(ModelSpec("vgg19_bn_attn", "transfer", LOGMEL_IMAGE, dchung_defaults(30),
                     SOURCE + "; U-vector attention of arXiv 1806.01506", TRANSFER,
-                    imagenet_file(tvm.VGG19_BN_Weights.IMAGENET1K_V1)))
+                    imagenet_file("VGG19_BN_Weights")))
 def build_vgg19_bn_attn(n_classes: int, pretrained: str, cache_dir: Path,
                         attention_lambda: float = 0.3) -> AttentionCNN:
-    return build_attention_cnn(tvm.vgg19_bn, tvm.VGG19_BN_Weights.IMAGENET1K_V1, 512, n_classes,
+    return build_attention_cnn(tvm().vgg19_bn, tvm().VGG19_BN_Weights.IMAGENET1K_V1, 512, n_classes,
                                pretrained, cache_dir, attention_lambda)
 
 
 @register(ModelSpec("alexnet_attn", "transfer", LOGMEL_IMAGE, dchung_defaults(30),
                     SOURCE + "; AlexNet FCN with U-vector attention of arXiv 1806.01506",
-                    TRANSFER, imagenet_file(tvm.AlexNet_Weights.IMAGENET1K_V1)))
+                    TRANSFER, imagenet_file("AlexNet_Weights")))
 def build_alexnet_attn(n_classes: int, pretrained: str, cache_dir: Path,
                        attention_lambda: float = 0.3) -> AttentionCNN:
     """dchung gives no epoch count for AlexNet + Attn; VGG19 + Attn's 30 is the default."""
-    return build_attention_cnn(tvm.alexnet, tvm.AlexNet_Weights.IMAGENET1K_V1, 256, n_classes,
+    return build_attention_cnn(tvm().alexnet, tvm().AlexNet_Weights.IMAGENET1K_V1, 256, n_classes,
                                pretrained, cache_dir, attention_lambda)
 
 
 @register(ModelSpec("resnet18", "transfer", LOGMEL_IMAGE, dchung_defaults(40), SOURCE,
-                    TRANSFER, imagenet_file(tvm.ResNet18_Weights.IMAGENET1K_V1)))
-def build_resnet18(n_classes: int, pretrained: str, cache_dir: Path) -> tvm.ResNet:
-    weights = tvm.ResNet18_Weights.IMAGENET1K_V1
-    net = tvm.resnet18(weights=None)
+                    TRANSFER, imagenet_file("ResNet18_Weights")))
+def build_resnet18(n_classes: int, pretrained: str, cache_dir: Path) -> nn.Module:
+    weights = tvm().ResNet18_Weights.IMAGENET1K_V1
+    net = tvm().resnet18(weights=None)
     description = load_imagenet(net, weights, pretrained, cache_dir, head="fc.")
     rgb_conv1 = net.conv1.weight.detach()                        # (64, 3, 7, 7)
     net.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)

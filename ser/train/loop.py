@@ -25,7 +25,7 @@ from ser.train import outputs, state
 from ser.train.config import (TrainConfig, autocast_dtype, make_optimizer, make_scheduler,
                               resolve_device)
 from ser.train.data import FoldData
-from ser.train.recipe import WeightEMA, mel_shift, mixup, multi_crop, random_crop, spec_augment
+from ser.train.recipe import WeightEMA, crop_mean, mel_shift, mixup, random_crop, spec_augment
 
 
 @dataclass
@@ -147,10 +147,9 @@ class Trainer:
         evenly spaced crops."""
         model = self.evaluated.eval()
         probs, loss, count = [], 0.0, 0
-        n_crops = self.cfg.test_crops if self.cfg.crop_frames else 1
         for x, y, _ in self.data.batches(split, self.cfg.batch_size):
-            logits = self._forward(multi_crop(x, self.cfg.crop_frames, n_crops), model)
-            p = logits.softmax(1).view(len(y), n_crops, -1).mean(1)     # (B, n_classes)
+            p = crop_mean(lambda v: self._forward(v, model), x, self.cfg.crop_frames,
+                          self.cfg.test_crops)                           # (B, n_classes)
             loss += F.nll_loss(p.clamp_min(1e-12).log(), y, reduction="sum").item()
             count += len(y)
             probs.append(p.cpu())

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -90,8 +92,18 @@ def multi_crop(x: torch.Tensor, frames: int | None, n_crops: int) -> torch.Tenso
     if frames is None:
         return x
     _check_crop(x, frames)
-    views = [x[..., s:s + frames] for s in crop_starts(x.shape[-1], frames, n_crops)]
+    # int(): a traced shape (ONNX export) is a tensor; the crops of a fixed window are constants
+    views = [x[..., s:s + frames] for s in crop_starts(int(x.shape[-1]), frames, n_crops)]
     return torch.stack(views, 1).flatten(0, 1)
+
+
+def crop_mean(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+               frames: int | None, n_crops: int) -> torch.Tensor:
+    """(B, classes) probabilities: the softmax of `forward` averaged over the example's
+    `n_crops` evenly spaced crops (its whole input without `frames`). The test split, `ser
+    predict` and the exported graph score a crop-trained model the same way."""
+    n = n_crops if frames else 1
+    return forward(multi_crop(x, frames, n)).float().softmax(1).view(x.shape[0], n, -1).mean(1)
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float,

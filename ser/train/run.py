@@ -92,7 +92,8 @@ def preprocessing(feature_shards: Mapping[str, Sequence[str | Path]], kinds: Seq
     if any(made["stretch_frames"] for made in kinds_made.values()):
         longest = float(pd.read_csv(metadata_csv, usecols=["duration"])["duration"].max())
         window = max(longest - audio["offset"], audio["duration"])
-    features = {kind: {"params": made["params"], "stretch_frames": made["stretch_frames"]}
+    features = {kind: {"params": made["params"], "stretch_frames": made["stretch_frames"],
+                       **({"weights_dir": made["weights_dir"]} if "weights_dir" in made else {})}
                 for kind, made in kinds_made.items()}
     return {**audio, "window_seconds": window, "features": features}
 
@@ -153,6 +154,9 @@ def run_training(job: TrainJob, log: logging.Logger,
             "input_size": None if in_spec.size is None else list(in_spec.size),
             "protocol": job.protocol.get("scheme"), "hparams": hparams,
             "speaker_norm": cfg.speaker_norm,
+            # scored as the test split was: the mean over evenly spaced crops (ser predict too)
+            "test_crops": {"frames": cfg.crop_frames, "n": cfg.test_crops} if cfg.crop_frames
+            else None,
             "build_hparams": build_hparams,
             "preprocessing": preprocessing(job.feature_shards, in_spec.features,
                                            job.metadata_csv)}

@@ -27,6 +27,7 @@ from ser.models import build_model, get_spec
 from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
+from ser.train.recipe import crop_mean
 from ser.use.calibration import export_record
 from ser.use.trained import TrainedModel
 
@@ -36,14 +37,16 @@ log = logging.getLogger(__name__)
 
 
 class Scorer(nn.Module):
-    """Normaliser, model and softmax: un-normalised model input in, probabilities out."""
+    """Normaliser, model and softmax (averaged over the test crops of a crop-trained model):
+    un-normalised model input in, probabilities out."""
 
     def __init__(self, trained: TrainedModel) -> None:
         super().__init__()
         self.model, self.normaliser = trained.model, trained.normaliser
+        self.crops = trained.crops
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normaliser(x)).float().softmax(1)
+        return crop_mean(self.model, self.normaliser(x), *self.crops)     # (B, classes)
 
 
 def example_input(trained: TrainedModel, n: int = 2, seconds: float | None = None,
@@ -133,7 +136,9 @@ def preprocessing_json(trained: TrainedModel, exported: dict, model_file: str) -
         "features": trained.preprocessing["features"],
         "input": {"name": "input", "shape": list(x.shape), "features": list(trained.spec.features),
                   "resize_to": None if trained.spec.size is None else list(trained.spec.size),
-                  "built_by": "ser.train.data.build_input (bilinear resize, align_corners=False)"},
+                  "built_by": "ser.train.data.build_input (bilinear resize, align_corners=False)",
+                  "test_crops": trained.info.get("test_crops"),
+                  "test_crops_applied": "inside the graph: the mean of the crops' probabilities"},
         "normaliser": {"applied": "inside the graph, before the model",
                        "axis": norm.axis,
                        "mean": None if norm.mean is None else norm.mean.tolist(),

@@ -33,15 +33,19 @@ from ser.models.fusion import weighted_average
 from ser.models.registry import InputSpec
 from ser.train.data import build_input
 from ser.train.normalise import Normaliser
+from ser.train.recipe import crop_mean
 from ser.use.calibration import apply_temperature
+from ser.weight_files import recorded_cache_dir
 
 
 def window_features(kind: str, params: dict, windows: list[np.ndarray], sample_rate: int,
-                    device: torch.device) -> np.ndarray:
+                    device: torch.device, weights_dir: str | None = None) -> np.ndarray:
     """(windows, F) of a kind stored as one vector per file (openSMILE functionals, an
-    encoder's pooled layers), from windows cut as the features rule cuts its clips."""
+    encoder's pooled layers), from windows cut as the features rule cuts its clips;
+    `weights_dir`: the hub snapshot folder the training recorded (ser.weight_files)."""
     if is_encoder(kind):
-        run, rate = load_encoder(kind, params, device), get_encoder(kind).sample_rate
+        run = load_encoder(kind, params, device, weights_dir=recorded_cache_dir(weights_dir))
+        rate = get_encoder(kind).sample_rate
         with torch.inference_mode():
             return np.stack([pool(run(at_rate(w, sample_rate, rate, "<window>")))
                              for w in windows])
@@ -92,8 +96,9 @@ class TrainedModel(Windowed):
         sr = self.sample_rate
         for kind, made in self.preprocessing["features"].items():
             if vector_kind(kind):
-                out[kind] = torch.from_numpy(window_features(kind, made["params"], windows, sr,
-                                                             self.device)).to(self.device)
+                out[kind] = torch.from_numpy(window_features(
+                    kind, made["params"], windows, sr, self.device, made.get("weights_dir"))
+                ).to(self.device)
             elif made["stretch_frames"]:
                 out[kind] = torch.cat([stretched_clip(w, kind, made["params"], sr,
                                                       made["stretch_frames"], self.device)
@@ -107,11 +112,18 @@ class TrainedModel(Windowed):
         """The normalised model input, as the trainer builds each batch."""
         return self.normaliser(build_input({k: v.float() for k, v in raw.items()}, self.spec))
 
+    @property
+    def crops(self) -> tuple[int | None, int]:
+        """(frames, n) of the test crops a crop-trained model is scored on; (None, 1): whole."""
+        crops = self.info.get("test_crops") or {}
+        return crops.get("frames"), int(crops.get("n", 1))
+
     @torch.no_grad()
     def probabilities(self, windows: list[np.ndarray]) -> np.ndarray:
-        """(windows, classes) softmax probabilities (calibrated by the temperature)."""
-        logits = self.model(self.model_input(self.features(windows))).float()
-        return apply_temperature(logits.softmax(1).cpu().numpy(), self.temperature)
+        """(windows, classes) softmax probabilities (over the test crops when it was trained on
+        crops; calibrated by the temperature)."""
+        probs = crop_mean(self.model, self.model_input(self.features(windows)), *self.crops)
+        return apply_temperature(probs.cpu().numpy(), self.temperature)
 
 
 @dataclass
@@ -132,7 +144,8 @@ class LinearTrained(Windowed):
 
     def features(self, windows: list[np.ndarray]) -> np.ndarray:
         made = self.preprocessing["features"][self.kind]
-        return window_features(self.kind, made["params"], windows, self.sample_rate, self.device)
+        return window_features(self.kind, made["params"], windows, self.sample_rate, self.device,
+                               made.get("weights_dir"))
 
     def probabilities(self, windows: list[np.ndarray]) -> np.ndarray:
         """(windows, classes) probabilities, from the stored arrays only (calibrated)."""
