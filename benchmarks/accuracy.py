@@ -267,7 +267,8 @@ def main() -> None:
     variant = f" + {' + '.join(map(str, args.configfile))}" if args.configfile else ""
     folds = f", folds {args.folds} only" if args.folds else ""
     print(f"\nprotocol {args.protocol}{variant}{folds}, seeds {args.seeds}, corpus {args.corpus}, "
-          f"wall time {wall / 60:.1f} min (all calls into these workdirs: {ledger / 60:.1f}), device {metrics['device'].iloc[0]}")
+          f"wall time {wall / 60:.1f} min (all calls into these workdirs: {ledger / 60:.1f}), "
+          f"device {metrics['device'].iloc[0]}")
     if args.select == "validation":
         print(selection_report(metrics, args.protocol))
     else:  # tabulate is pinned in requirements.lock

@@ -12,7 +12,6 @@ and their average generalises more smoothly (Polyak & Juditsky 1992).
 from __future__ import annotations
 
 import copy
-
 from collections.abc import Callable
 
 import numpy as np

@@ -18,6 +18,8 @@ actors.
 """
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +40,21 @@ from ser.use.calibration import apply_temperature
 from ser.weight_files import recorded_cache_dir
 
 
+@functools.lru_cache(maxsize=4)
+def loaded_encoder(kind: str, params_json: str, device: torch.device, weights_dir: Path):
+    """The encoder, loaded and its weights checked once per process, not once per batch of
+    windows (`ser predict` on thousands of files)."""
+    return load_encoder(kind, json.loads(params_json), device, weights_dir=weights_dir)
+
+
 def window_features(kind: str, params: dict, windows: list[np.ndarray], sample_rate: int,
                     device: torch.device, weights_dir: str | None = None) -> np.ndarray:
     """(windows, F) of a kind stored as one vector per file (openSMILE functionals, an
     encoder's pooled layers), from windows cut as the features rule cuts its clips;
     `weights_dir`: the hub snapshot folder the training recorded (ser.weight_files)."""
     if is_encoder(kind):
-        run = load_encoder(kind, params, device, weights_dir=recorded_cache_dir(weights_dir))
+        run = loaded_encoder(kind, json.dumps(params, sort_keys=True), device,
+                             recorded_cache_dir(weights_dir))
         rate = get_encoder(kind).sample_rate
         with torch.inference_mode():
             return np.stack([pool(run(at_rate(w, sample_rate, rate, "<window>")))
